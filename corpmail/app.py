@@ -1,0 +1,71 @@
+"""Application factory: config -> extensions -> blueprints -> cli. No work at import time."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask, request
+from flask_login import current_user
+
+from corpmail.config import load_config
+from corpmail.extensions import babel, bootstrap, csrf, db, login_manager, migrate
+
+
+def create_app(test_config: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
+    """Build the app. instance_path (or CORPMAIL_INSTANCE_PATH) names the installation folder."""
+    app = Flask(
+        __name__,
+        instance_path=instance_path or os.environ.get("CORPMAIL_INSTANCE_PATH") or None,
+        instance_relative_config=True,
+    )
+    load_config(app, test_config)
+    configure_extensions(app)
+    configure_blueprints(app)
+    configure_cli(app)
+    return app
+
+
+def select_locale() -> str:
+    if current_user and getattr(current_user, "is_authenticated", False):
+        return current_user.language
+    return request.accept_languages.best_match(["en", "pl"]) or "en"
+
+
+def configure_extensions(app: Flask) -> None:
+    from corpmail import models  # noqa: F401  (register the tables)
+    from corpmail.models import User
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    bootstrap.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "web.login"
+    login_manager.login_message_category = "warning"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        user = db.session.get(User, int(user_id))
+        return user if user and user.active else None
+
+
+def configure_blueprints(app: Flask) -> None:
+    from corpmail.admin import bp as admin_bp
+    from corpmail.crm import bp as crm_bp
+    from corpmail.web import bp as web_bp
+
+    app.register_blueprint(web_bp)
+    app.register_blueprint(crm_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+
+    from corpmail.web.filters import register_template_helpers
+
+    register_template_helpers(app)
+
+
+def configure_cli(app: Flask) -> None:
+    from corpmail.cli import register_commands
+
+    register_commands(app)

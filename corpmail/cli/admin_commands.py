@@ -1,0 +1,3 @@
+"""Provisioning commands: init, user, server, account, grant, config, import, export."""
+
+COMMANDS: list = []

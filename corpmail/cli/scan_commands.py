@@ -1,0 +1,3 @@
+"""Scanning commands: scan (one pass now) and scanner (the scheduler process)."""
+
+COMMANDS: list = []

@@ -1,0 +1,92 @@
+"""Installation settings: defaults -> instance/corpmail.cfg -> CORPMAIL_* env -> test mapping."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+# Settings of the installation. Settings a person changes at run time (scan
+# interval, limits, exceptions, ticket policy) live in the database instead.
+DEFAULTS: dict[str, Any] = {
+    "SQLALCHEMY_DATABASE_URI": None,  # None: SQLite file in the instance folder
+    "SECRET_KEY": None,  # None: generated once into the instance folder (0600)
+    "ENCRYPTION_KEY": None,  # Fernet key(s) for secrets at rest; None: generated like SECRET_KEY
+    "ATTACHMENTS_DIR": None,  # None: <instance>/attachments
+    "BABEL_DEFAULT_LOCALE": "en",
+    "LANGUAGES": ["en", "pl"],
+    "BOOTSTRAP_SERVE_LOCAL": True,  # Bootstrap served by the app itself, never a CDN
+    "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "IMAP_TIMEOUT": 30.0,  # seconds for connect and for each read on IMAP and SMTP
+    "SCAN_LEASE_SECONDS": 60,  # a run whose lease is not renewed for this long is stale
+    "FETCH_BATCH_SIZE": 200,  # messages per BODY.PEEK[] fetch
+    "SCAN_IN_THREAD": True,  # admin "Run scanning manually" starts a background thread
+    "WEBMAIL_URL": "/webmail/",
+}
+
+ENV_PREFIX = "CORPMAIL_"
+_ENV_ALIASES = {"DATABASE_URL": "SQLALCHEMY_DATABASE_URI"}
+
+
+def _env_overrides() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in os.environ.items():
+        if not key.startswith(ENV_PREFIX) or key == "CORPMAIL_INSTANCE_PATH":
+            continue
+        name = key[len(ENV_PREFIX):]
+        out[_ENV_ALIASES.get(name, name)] = value
+    return out
+
+
+def _instance_secret(instance: Path, filename: str, make) -> str:
+    """Read a key from the instance folder, creating it (mode 0600) on first use."""
+    path = instance / filename
+    if path.exists():
+        return path.read_text().strip()
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def load_config(app, test_config: dict[str, Any] | None = None) -> None:
+    """Fill app.config from the layers, then derive what is left unset."""
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile(str(instance / "corpmail.cfg"), silent=True)
+    app.config.from_mapping(_env_overrides())
+    if test_config:
+        app.config.from_mapping(test_config)
+
+    cfg = app.config
+    if not cfg["SQLALCHEMY_DATABASE_URI"]:
+        cfg["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'corpmail.db'}"
+    if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql://"):
+        cfg["SQLALCHEMY_DATABASE_URI"] = cfg["SQLALCHEMY_DATABASE_URI"].replace(
+            "postgresql://", "postgresql+psycopg://", 1
+        )
+    if not cfg["SECRET_KEY"]:
+        cfg["SECRET_KEY"] = _instance_secret(instance, "secret_key", lambda: secrets.token_hex(32))
+    if not cfg["ENCRYPTION_KEY"]:
+        cfg["ENCRYPTION_KEY"] = _instance_secret(
+            instance, "encryption_key", lambda: Fernet.generate_key().decode()
+        )
+    if not cfg["ATTACHMENTS_DIR"]:
+        cfg["ATTACHMENTS_DIR"] = str(instance / "attachments")
+    for key in ("IMAP_TIMEOUT",):
+        cfg[key] = float(cfg[key])
+    for key in ("SCAN_LEASE_SECONDS", "FETCH_BATCH_SIZE"):
+        cfg[key] = int(cfg[key])
+    engine_options = cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Scanner processes and web workers write concurrently: wait for locks.
+        engine_options.setdefault("connect_args", {"timeout": 30})
+    else:
+        engine_options.setdefault("pool_pre_ping", True)

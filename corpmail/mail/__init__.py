@@ -1,0 +1,1 @@
+"""The wire: IMAP and SMTP sessions, message parsing, HTML sanitising, secrets at rest."""

@@ -1,0 +1,15 @@
+"""Typed SQLAlchemy 2.0 models, one module per aggregate."""
+
+from corpmail.models.users import User
+from corpmail.models.crm import Account, AccountDomain, Contact, Lead, Ticket, TicketHistory
+from corpmail.models.mailboxes import MailServer, ScannerAccount, ScannerFolder, AutologinGrant
+from corpmail.models.emails import Email, EmailAttachment, EmailLink, EmailSeen
+from corpmail.models.scans import ScanRun, ScanEvent, MessageFailure
+from corpmail.models.settings import MailConfiguration
+
+__all__ = [
+    "User", "Account", "AccountDomain", "Contact", "Lead", "Ticket", "TicketHistory",
+    "MailServer", "ScannerAccount", "ScannerFolder", "AutologinGrant",
+    "Email", "EmailAttachment", "EmailLink", "EmailSeen",
+    "ScanRun", "ScanEvent", "MessageFailure", "MailConfiguration",
+]

@@ -1,0 +1,68 @@
+"""Login, logout, dashboard."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l, gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import BooleanField, EmailField, PasswordField, SubmitField
+from wtforms.validators import DataRequired, Length
+
+from corpmail.extensions import db
+from corpmail.models import Email, ScanRun, Ticket, User
+from corpmail.web import bp
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
+    remember = BooleanField(_l("Remember me"))
+    submit = SubmitField(_l("Log in"))
+
+
+def _safe_next(target: str | None) -> str:
+    if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("web.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("web.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = db.session.scalar(
+            select(User).where(func.lower(User.email) == form.email.data.strip().lower())
+        )
+        if user and user.active and user.check_password(form.password.data):
+            login_user(user, remember=form.remember.data)
+            return redirect(_safe_next(request.args.get("next")))
+        flash(_("Wrong e-mail or password."), "danger")
+    return render_template("web/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    logout_user()
+    flash(_("You are logged out."), "info")
+    return redirect(url_for("web.login"))
+
+
+@bp.route("/")
+@login_required
+def index():
+    counts = {
+        "emails": db.session.scalar(select(func.count(Email.id))),
+        "open_tickets": db.session.scalar(
+            select(func.count(Ticket.id)).where(Ticket.status.not_in(["Closed", "Rejected"]))
+        ),
+    }
+    recent = db.session.scalars(select(Email).order_by(Email.id.desc()).limit(10)).all()
+    last_run = db.session.scalar(select(ScanRun).order_by(ScanRun.id.desc()).limit(1))
+    return render_template("web/index.html", counts=counts, recent=recent, last_run=last_run)
