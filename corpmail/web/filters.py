@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from flask import Flask
-from flask_babel import format_datetime
+from flask_babel import format_datetime, get_locale
 
 
 def register_template_helpers(app: Flask) -> None:
+    app.jinja_env.globals["get_locale"] = get_locale
+
     @app.template_filter("dt")
     def _dt(value, fmt: str = "short") -> str:
         return format_datetime(value, fmt) if value else "—"
