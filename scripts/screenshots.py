@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Screenshots of the main pages for the README, taken with headless Chromium (Playwright).
+
+Needs the product running (`scripts/run`). Usage:
+    .venv/bin/python scripts/screenshots.py [--url http://127.0.0.1:8080] [--out docs/screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+PAGES = [
+    ("mail-servers", "/admin/servers"),
+    ("mail-scanner", "/admin/accounts"),
+    ("mail-configuration", "/admin/configuration"),
+    ("download-history", "/admin/runs"),
+    ("tickets", "/tickets"),
+    ("emails", "/emails"),
+]
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--out", default="docs/screenshots")
+    parser.add_argument("--email", default="admin@demo.corpmail.test")
+    parser.add_argument("--password", default="admin")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(args.url + "/login")
+        page.fill("input[name=email]", args.email)
+        page.fill("input[name=password]", args.password)
+        page.click("[type=submit]")
+        page.wait_for_url(args.url + "/")
+        for name, path in PAGES:
+            page.goto(args.url + path)
+            page.screenshot(path=str(out / f"{name}.png"), full_page=False)
+            print(f"{out / name}.png")
+        # The detail of the newest e-mail and of the first scanner account's folders.
+        page.goto(args.url + "/emails")
+        first = page.locator("a[href*='/emails/']").first
+        if first.count():
+            first.click()
+            page.screenshot(path=str(out / "email.png"))
+            print(f"{out / 'email'}.png")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
