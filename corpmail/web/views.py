@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l, gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
-from wtforms import BooleanField, EmailField, PasswordField, SubmitField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from corpmail.extensions import db
@@ -22,6 +22,12 @@ class LoginForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
     remember = BooleanField(_l("Remember me"))
     submit = SubmitField(_l("Log in"))
+
+
+class ProfileForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[Length(max=120)])
+    language = SelectField(_l("Language"), choices=[("en", "English"), ("pl", "Polski")])
+    submit = SubmitField(_l("Save"))
 
 
 def _safe_next(target: str | None) -> str:
@@ -66,3 +72,17 @@ def index():
     recent = db.session.scalars(select(Email).order_by(Email.id.desc()).limit(10)).all()
     last_run = db.session.scalar(select(ScanRun).order_by(ScanRun.id.desc()).limit(1))
     return render_template("web/index.html", counts=counts, recent=recent, last_run=last_run)
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@login_required
+def profile():
+    """The user's own settings: display name and UI language."""
+    form = ProfileForm(obj=current_user)
+    if form.validate_on_submit():
+        current_user.name = form.name.data.strip()
+        current_user.language = form.language.data
+        db.session.commit()
+        flash(_("Settings saved."), "success")
+        return redirect(url_for("web.profile"))
+    return render_template("web/profile.html", form=form)
