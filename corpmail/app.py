@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, current_app, has_request_context, request
 from flask_login import current_user
 
 from corpmail.config import load_config
@@ -27,6 +27,8 @@ def create_app(test_config: dict[str, Any] | None = None, instance_path: str | N
 
 
 def select_locale() -> str:
+    if not has_request_context():  # CLI commands and the scanner: no request, no user
+        return current_app.config.get("BABEL_DEFAULT_LOCALE", "en")
     if current_user and getattr(current_user, "is_authenticated", False):
         return current_user.language
     return request.accept_languages.best_match(["en", "pl"]) or "en"
