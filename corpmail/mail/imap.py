@@ -1,0 +1,347 @@
+"""An IMAP session over imapclient: connect, folders, UID fetch in batches, errors mapped."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import logging
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask_babel import gettext as _
+from imapclient import IMAPClient, SEEN
+from imapclient import exceptions as imap_exc
+
+from corpmail.mail.errors import (
+    MailAuthError,
+    MailConnectionError,
+    MailError,
+    MailProtocolError,
+)
+
+log = logging.getLogger(__name__)
+
+SECURITIES = ("none", "ssl", "starttls")
+SPECIAL_USE_FLAGS = {  # RFC 6154 (+ Gmail's \\Important), keyed lower-case
+    f.lower(): f
+    for f in ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash",
+              "\\Important")
+}
+
+
+@dataclass(frozen=True)
+class Folder:
+    name: str  # as the server lists it, decoded from modified UTF-7
+    delimiter: str
+    flags: tuple[str, ...]
+    special_use: str | None  # e.g. "\\Sent", from the LIST flags
+
+    @property
+    def selectable(self) -> bool:
+        return not any(f.lower() in ("\\noselect", "\\nonexistent") for f in self.flags)
+
+
+@dataclass(frozen=True)
+class FolderState:
+    uidvalidity: int
+    uidnext: int
+    messages: int
+    unseen: int  # -1 when unknown (SELECT reports no count)
+
+
+def make_ssl_context(validate_cert: bool = True) -> ssl.SSLContext:
+    """The system's trust store; with validation off, any certificate and name pass."""
+    context = ssl.create_default_context()
+    if not validate_cert:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def server_text(exc: BaseException) -> str:
+    """The server's own words from an imapclient/imaplib error ("b'[AUTH...] ...'" -> text)."""
+    text = str(exc).strip()
+    for prefix in ("login failed: ", "LOGIN command error: "):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    if text[:2] in ("b'", 'b"'):
+        try:
+            text = ast.literal_eval(text).decode("utf-8", "replace")
+        except (ValueError, SyntaxError):
+            pass
+    return text.strip() or exc.__class__.__name__
+
+
+def connection_error_text(exc: BaseException, host: str, port: int, timeout: float) -> str:
+    """A sentence a person can act on, for socket / TLS failures."""
+    where = f"{host}:{port}"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return _("No answer from %(where)s within %(s)s s (timed out).", where=where, s=timeout)
+    if isinstance(exc, ConnectionRefusedError):
+        return _("Connection refused by %(where)s: nothing listens on that port.", where=where)
+    if isinstance(exc, socket.gaierror):
+        return _("Host name %(host)s not found (%(err)s).", host=host, err=exc.strerror or exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return _("The certificate of %(where)s is not trusted: %(err)s.", where=where,
+                 err=exc.verify_message or exc.reason or exc)
+    if isinstance(exc, ssl.SSLError):
+        return _("TLS failed with %(where)s: %(err)s (check the security setting and port).",
+                 where=where, err=exc.reason or exc)
+    if isinstance(exc, imap_exc.IMAPClientAbortError):
+        return _("The connection to %(where)s broke: %(err)s.", where=where, err=server_text(exc))
+    return _("Cannot talk to %(where)s: %(err)s.", where=where,
+             err=getattr(exc, "strerror", None) or exc)
+
+
+class ImapSession:
+    """One IMAP connection. A context manager; every library or socket error surfaces
+    as a MailError subclass (connection, authentication, protocol)."""
+
+    def __init__(self, client: IMAPClient, host: str, port: int, timeout: float) -> None:
+        self._client = client
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.selected: str | None = None
+        self._readonly = True
+        self.user: str | None = None
+
+    # ------------------------------------------------------------ connecting
+    @classmethod
+    def connect(cls, host: str, port: int, security: str, validate_cert: bool = True,
+                timeout: float = 30.0) -> "ImapSession":
+        """Open a connection (none | ssl | starttls); `timeout` bounds connect and each read."""
+        if security not in SECURITIES:
+            raise MailProtocolError(_("Unknown security setting %(s)s.", s=security))
+        context = make_ssl_context(validate_cert)
+        try:
+            client = IMAPClient(host, port, ssl=security == "ssl",  # imapclient defaults to TLS
+                                ssl_context=context, timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - everything becomes a MailError
+            raise _map(exc, host, port, timeout) from exc
+        session = cls(client, host, port, timeout)
+        if security == "starttls":
+            try:
+                with session._wire():
+                    if b"STARTTLS" not in client.capabilities():
+                        raise MailProtocolError(
+                            _("%(where)s does not offer STARTTLS.", where=f"{host}:{port}"))
+                    client.starttls(context)
+            except MailError:
+                session.close()
+                raise
+        log.debug("IMAP connected to %s:%s (%s)", host, port, security)
+        return session
+
+    @classmethod
+    def for_account(cls, account, timeout: float | None = None) -> "ImapSession":
+        """Connect with the account's server settings and log in with its credentials."""
+        server = account.server
+        if timeout is None:
+            timeout = _config_timeout()
+        session = cls.connect(server.imap_host, server.imap_port, server.imap_security,
+                              server.imap_validate_cert, timeout)
+        try:
+            session.login(account.login, account.password or "")
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    def login(self, user: str, password: str) -> None:
+        """LOGIN; a refusal raises MailAuthError carrying the server's own text."""
+        try:
+            self._client.login(user, password)
+        except imap_exc.LoginError as exc:
+            raise MailAuthError(_("Login refused: %(text)s", text=server_text(exc))) from exc
+        except Exception as exc:  # noqa: BLE001
+            raise _map(exc, self.host, self.port, self.timeout) from exc
+        self.user = user
+
+    # ------------------------------------------------------------ properties
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        """Upper-case capability names (after login: the post-login list)."""
+        with self._wire():
+            return tuple(c.decode("ascii", "replace").upper()
+                         for c in self._client.capabilities())
+
+    @property
+    def tls_version(self) -> str | None:
+        sock = self._client.socket()
+        return sock.version() if isinstance(sock, ssl.SSLSocket) else None
+
+    # ------------------------------------------------------------ folders
+    def list_folders(self) -> list[Folder]:
+        with self._wire():
+            rows = self._client.list_folders()
+        out = []
+        for flags, delimiter, name in rows:
+            flags_s = tuple(_s(f) for f in flags)
+            special = next((SPECIAL_USE_FLAGS[f.lower()] for f in flags_s
+                            if f.lower() in SPECIAL_USE_FLAGS), None)
+            out.append(Folder(name=_s(name), delimiter=_s(delimiter) if delimiter else "",
+                              flags=flags_s, special_use=special))
+        return out
+
+    def folder_state(self, name: str) -> FolderState:
+        """STATUS, without selecting: the cheap idle check."""
+        with self._wire():
+            st = self._client.folder_status(
+                name, [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN"])
+        return FolderState(
+            uidvalidity=int(st.get(b"UIDVALIDITY", 0)), uidnext=int(st.get(b"UIDNEXT", 0)),
+            messages=int(st.get(b"MESSAGES", 0)), unseen=int(st.get(b"UNSEEN", -1)),
+        )
+
+    def select(self, name: str, readonly: bool = True) -> FolderState:
+        """SELECT (or EXAMINE when readonly) a folder for uids_above / fetch_raw."""
+        with self._wire():
+            st = self._client.select_folder(name, readonly=readonly)
+        self.selected, self._readonly = name, readonly
+        return FolderState(
+            uidvalidity=int(st.get(b"UIDVALIDITY", 0)), uidnext=int(st.get(b"UIDNEXT", 0)),
+            messages=int(st.get(b"EXISTS", 0)), unseen=-1,
+        )
+
+    def folder_exists(self, name: str) -> bool:
+        with self._wire():
+            return bool(self._client.folder_exists(name))
+
+    def create_folder(self, name: str) -> None:
+        with self._wire():
+            self._client.create_folder(name)
+
+    def delete_folder(self, name: str) -> None:
+        with self._wire():
+            if self.selected == name:
+                self._client.unselect_folder()
+                self.selected = None
+            self._client.delete_folder(name)
+
+    # ------------------------------------------------------------ messages
+    def uids_above(self, watermark: int) -> list[int]:
+        """UIDs greater than the watermark in the selected folder, sorted."""
+        self._require_selected()
+        with self._wire():
+            # `UID n:*` always matches the highest UID, even when n is past it: filter.
+            found = self._client.search(["UID", f"{int(watermark) + 1}:*"])
+        return sorted(uid for uid in found if uid > watermark)
+
+    def fetch_raw(self, uids: list[int], batch_size: int = 200) -> Iterator[tuple[int, bytes]]:
+        """Yield (uid, raw bytes) in UID order, one BODY.PEEK[] batch in memory at a time.
+
+        BODY.PEEK never sets \\Seen. UIDs that vanished meanwhile are skipped.
+        """
+        self._require_selected()
+        ordered = sorted(set(int(u) for u in uids))
+        batch_size = max(1, int(batch_size))
+        for start in range(0, len(ordered), batch_size):
+            chunk = ordered[start:start + batch_size]
+            with self._wire():
+                # explicit UID lists: imapclient's fetch("n:*") raises
+                answer = self._client.fetch(chunk, [b"BODY.PEEK[]"])
+            for uid in chunk:
+                item = answer.pop(uid, None)
+                if item is None:
+                    log.debug("UID %s gone from %s before fetch", uid, self.selected)
+                    continue
+                raw = item.get(b"BODY[]")
+                if raw is None:
+                    log.warning("UID %s in %s came back without a body", uid, self.selected)
+                    continue
+                yield uid, bytes(raw)
+            del answer
+
+    def mark_seen(self, uids: list[int]) -> None:
+        """Set \\Seen (only called when the account asks for it, after commit)."""
+        self._require_selected()
+        if not uids:
+            return
+        with self._wire():
+            if self._readonly:  # EXAMINE refuses STORE; reopen the folder read-write
+                self._client.select_folder(self.selected, readonly=False)
+                self._readonly = False
+            self._client.add_flags(list(uids), [SEEN], silent=True)
+
+    def append(self, folder: str, raw: bytes, flags=(), msg_time: datetime | None = None
+               ) -> int | None:
+        """APPEND one message; returns its UID when the server reports it (UIDPLUS)."""
+        with self._wire():
+            answer = self._client.append(folder, raw, flags=tuple(flags), msg_time=msg_time)
+        text = _s(answer)
+        if "APPENDUID" in text:
+            with contextlib.suppress(IndexError, ValueError):
+                return int(text.split("APPENDUID", 1)[1].split("]", 1)[0].split()[1])
+        return None
+
+    def noop(self) -> None:
+        with self._wire():
+            self._client.noop()
+
+    def close(self) -> None:
+        """LOGOUT and close; never raises (the connection may already be gone)."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except Exception:  # noqa: BLE001
+            with contextlib.suppress(Exception):
+                client.shutdown()
+
+    def __enter__(self) -> "ImapSession":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ helpers
+    def _require_selected(self) -> None:
+        if self.selected is None:
+            raise MailProtocolError(_("No folder is selected."))
+
+    @contextlib.contextmanager
+    def _wire(self) -> Iterator[None]:
+        if self._client is None:
+            raise MailConnectionError(_("The IMAP session is closed."))
+        try:
+            yield
+        except MailError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _map(exc, self.host, self.port, self.timeout) from exc
+
+
+def _map(exc: BaseException, host: str, port: int, timeout: float) -> MailError:
+    """Library and socket errors -> our three kinds."""
+    if isinstance(exc, MailError):
+        return exc
+    if isinstance(exc, imap_exc.LoginError):
+        return MailAuthError(_("Login refused: %(text)s", text=server_text(exc)))
+    if isinstance(exc, (OSError, imap_exc.IMAPClientAbortError, EOFError)):
+        return MailConnectionError(connection_error_text(exc, host, port, timeout))
+    if isinstance(exc, imap_exc.CapabilityError):
+        return MailProtocolError(_("The server lacks a needed capability: %(e)s",
+                                   e=server_text(exc)))
+    if isinstance(exc, imap_exc.IMAPClientError):
+        return MailProtocolError(_("The server answered: %(text)s", text=server_text(exc)))
+    return MailProtocolError(_("Unexpected answer from %(where)s: %(e)s",
+                               where=f"{host}:{port}", e=exc))
+
+
+def _s(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _config_timeout() -> float:
+    try:
+        from flask import current_app
+
+        return float(current_app.config.get("IMAP_TIMEOUT", 30.0))
+    except RuntimeError:  # no app context (scripts, benches)
+        return 30.0
