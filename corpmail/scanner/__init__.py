@@ -1,0 +1,1 @@
+"""The mail scanner: actions over a shared context, the per-account engine, its scheduler."""
