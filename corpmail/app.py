@@ -66,6 +66,10 @@ def configure_blueprints(app: Flask) -> None:
 
     register_template_helpers(app)
 
+    from corpmail.web.errors import register_error_handlers
+
+    register_error_handlers(app)
+
 
 def configure_cli(app: Flask) -> None:
     from corpmail.cli import register_commands

@@ -1,0 +1,114 @@
+"""Tickets: list with search and status filter, detail with history and e-mails, create, edit."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from corpmail.crm import bp
+from corpmail.crm.common import get_or_404, paginate, record_emails, record_search, search_text
+from corpmail.crm.forms import TicketForm
+from corpmail.extensions import db
+from corpmail.models import AutologinGrant, Contact, MailConfiguration, Ticket, TicketHistory
+from corpmail.models.crm import CLOSING_STATUSES, TICKET_STATUSES, assign_ticket_number
+
+OPEN_FILTER = "open"  # pseudo-status: every status that is not a closing one
+
+
+@bp.route("/tickets")
+def tickets():
+    q = search_text()
+    stmt = record_search("ticket", q)
+    status = request.args.get("status", "")
+    if status == OPEN_FILTER:
+        stmt = stmt.where(Ticket.status.not_in(CLOSING_STATUSES))
+    elif status in TICKET_STATUSES:
+        stmt = stmt.where(Ticket.status == status)
+    return render_template("crm/tickets.html", q=q, status=status, statuses=TICKET_STATUSES,
+                           pagination=paginate(stmt))
+
+
+def compose_url(ticket: Ticket) -> str:
+    """Roundcube compose with the contact's address and "[TT123] " in the subject (SPEC §8)."""
+    to = (ticket.contact and ticket.contact.email) or (ticket.account and ticket.account.email) or ""
+    query = urlencode(
+        {"_task": "mail", "_action": "compose", "_to": to, "_subject": f"[{ticket.number}] "},
+        quote_via=quote,
+    )
+    return f"{current_app.config['WEBMAIL_URL']}?{query}"
+
+
+def has_mailbox(user) -> bool:
+    return db.session.scalar(
+        select(AutologinGrant.id).where(AutologinGrant.user_id == user.id).limit(1)
+    ) is not None
+
+
+@bp.route("/tickets/<int:record_id>")
+def ticket_detail(record_id: int):
+    ticket = get_or_404(Ticket, record_id)
+    return render_template(
+        "crm/ticket_detail.html", ticket=ticket, record=ticket, record_type="ticket",
+        emails=record_emails("ticket", ticket.id), compose_url=compose_url(ticket),
+        can_compose=has_mailbox(current_user),
+    )
+
+
+@bp.route("/tickets/new", methods=["GET", "POST"])
+def ticket_new():
+    form = TicketForm()
+    if not form.is_submitted():
+        form.status.data = MailConfiguration.get().ticket_default_status
+        form.owner_id.data = current_user.id
+        # "New ticket" from a contact or account page comes pre-filled.
+        form.contact_id.data = request.args.get("contact_id", 0, type=int)
+        form.account_id.data = request.args.get("account_id", 0, type=int)
+    if form.validate_on_submit():
+        ticket = Ticket()
+        _fill_ticket(ticket, form)
+        ticket.status = form.status.data
+        ticket.history.append(TicketHistory(old_status=None, new_status=ticket.status,
+                                            note=form.note.data or _("Created")))
+        db.session.add(ticket)
+        assign_ticket_number(ticket, MailConfiguration.get().ticket_prefix)
+        db.session.commit()
+        flash(_("Ticket %(number)s created.", number=ticket.number), "success")
+        return redirect(url_for("crm.ticket_detail", record_id=ticket.id))
+    return render_template("crm/form.html", form=form, title=_("New ticket"),
+                           cancel=url_for("crm.tickets"))
+
+
+@bp.route("/tickets/<int:record_id>/edit", methods=["GET", "POST"])
+def ticket_edit(record_id: int):
+    ticket = get_or_404(Ticket, record_id)
+    form = TicketForm(obj=ticket)
+    if not form.is_submitted():
+        form.contact_id.data = ticket.contact_id or 0
+        form.account_id.data = ticket.account_id or 0
+        form.owner_id.data = ticket.owner_id or 0
+        form.note.data = ""
+    if form.validate_on_submit():
+        _fill_ticket(ticket, form)
+        # Through change_status, so the change shows in the history.
+        ticket.change_status(form.status.data, note=form.note.data or "")
+        db.session.commit()
+        flash(_("Ticket %(number)s saved.", number=ticket.number), "success")
+        return redirect(url_for("crm.ticket_detail", record_id=ticket.id))
+    return render_template("crm/form.html", form=form,
+                           title=_("Edit ticket %(number)s", number=ticket.number),
+                           cancel=url_for("crm.ticket_detail", record_id=ticket.id))
+
+
+def _fill_ticket(ticket: Ticket, form: TicketForm) -> None:
+    ticket.title = form.title.data
+    ticket.description = form.description.data or ""
+    ticket.priority = form.priority.data
+    ticket.contact_id = form.contact_id.data or None
+    ticket.account_id = form.account_id.data or None
+    if ticket.account_id is None and ticket.contact_id:
+        ticket.account_id = db.session.get(Contact, ticket.contact_id).account_id
+    ticket.owner_id = form.owner_id.data or None
