@@ -57,7 +57,7 @@ class CreateEmail(Action):
             text_body=clean(p.text),
             html_body=clean(sanitize_html(p.html)) if p.html else None,
             size=p.size,
-            truncated=p.size > ctx.config.max_message_size,
+            truncated=bool(getattr(p, "truncated", False)) or p.size > ctx.config.max_message_size,
             defects=[clean(d) for d in p.defects or []],
             owner_id=ctx.account.owner_id,
         )

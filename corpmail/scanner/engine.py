@@ -1,0 +1,616 @@
+"""The scanner engine: one mailbox under a DB lease, folder watermarks, one commit per message."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from corpmail.extensions import db
+from corpmail.mail.errors import MailError, MailProtocolError
+from corpmail.models import (
+    Email,
+    EmailSeen,
+    MailConfiguration,
+    MessageFailure,
+    ScanEvent,
+    ScannerAccount,
+    ScannerFolder,
+    ScanRun,
+    User,
+)
+from corpmail.models.base import utcnow
+from corpmail.models.scans import MAX_ATTEMPTS
+from corpmail.scanner import lease
+from corpmail.scanner.context import (
+    AccountSnapshot,
+    ConfigSnapshot,
+    FolderInfo,
+    ScanContext,
+    SkipMessage,
+)
+from corpmail.scanner.filters import skip_reason
+from corpmail.scanner.matching import direction_of
+from corpmail.scanner.registry import ACTIONS
+
+log = logging.getLogger(__name__)
+
+COUNTERS = ("fetched", "stored", "duplicates", "skipped", "failed", "quarantined")
+OUTCOME_COUNTER = {
+    "stored": "stored",
+    "duplicate": "duplicates",
+    "skipped": "skipped",
+    "failed": "failed",
+    "quarantined": "quarantined",
+}
+STOP_CHECK_SECONDS = 1.0  # how often a running scan reads ScanRun.stop_requested
+MAX_KEY = 998  # Email.message_key column length
+
+Progress = Callable[["ScanResult", str, int, int], None]
+
+
+@dataclass
+class ScanResult:
+    """What one account's scan did; the `corpmail scan --json` row is `as_json()`."""
+
+    account: str
+    account_id: int
+    run_id: int | None = None
+    status: str = "In progress"  # OK | Error | Stopped | Busy | In progress
+    fetched: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    failed: int = 0
+    quarantined: int = 0
+    duration_s: float = 0.0
+    error: str | None = None
+    connect_failed: bool = False  # login or connection refused (the account got locked)
+    busy: bool = False  # another scanner holds the mailbox
+    more: bool = False  # max messages per run reached: more is waiting on the server
+    notes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        out = {"account": self.account}
+        out.update({name: getattr(self, name) for name in COUNTERS})
+        out["duration_s"] = round(self.duration_s, 3)
+        out["error"] = self.error
+        return out
+
+    def asdict(self) -> dict:
+        return asdict(self)
+
+
+def fit_key(key: str) -> str:
+    """Message keys longer than the column become a digest (still stable and unique)."""
+    if len(key) <= MAX_KEY:
+        return key
+    return "digest:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def internal_addresses(own_address: str | None) -> frozenset[str]:
+    """CRM users' addresses (lower-case) and the mailbox's own."""
+    rows = db.session.scalars(select(func.lower(User.email)))
+    found = {r for r in rows if r}
+    if own_address:
+        found.add(own_address)
+    return frozenset(found)
+
+
+def _short_error(exc: BaseException) -> str:
+    text = str(exc).strip() or exc.__class__.__name__
+    if not isinstance(exc, MailError):
+        text = f"{exc.__class__.__name__}: {text}"
+    return text[:2000]
+
+
+class AccountScan:
+    """One scan of one mailbox. Use `scan_account()`; `process()` is shared with retries."""
+
+    def __init__(
+        self,
+        account: ScannerAccount,
+        run: ScanRun,
+        owner: str,
+        result: ScanResult,
+        progress: Progress | None = None,
+        stop_event: threading.Event | None = None,
+    ) -> None:
+        self.account = account
+        self.run = run
+        self.run_id = run.id
+        self.owner = owner
+        self.result = result
+        self.progress = progress
+        self.stop_event = stop_event
+        self.config = ConfigSnapshot.from_model(MailConfiguration.get())
+        self.snapshot = AccountSnapshot.from_model(account)
+        self.internal = internal_addresses(self.snapshot.own_address)
+        self.actions = [ACTIONS[name]() for name in self.snapshot.actions if name in ACTIONS]
+        unknown = [name for name in self.snapshot.actions if name not in ACTIONS]
+        if unknown:
+            log.warning("account %s: unknown actions ignored: %s", account.name, unknown)
+        self.batch_size = int(current_app.config.get("FETCH_BATCH_SIZE", 200))
+        self.budget = max(0, self.config.max_messages_per_run)
+        self.stopped = False
+        self._last_stop_check = 0.0
+
+    # ------------------------------------------------------------ folders
+    def scan_folders(self, imap) -> None:
+        failures = self._pending_failures()
+        for folder in list(self.account.folders):
+            if self.should_stop():
+                return
+            if self.budget <= 0:
+                self.result.more = True
+                return
+            self.scan_folder(imap, folder, failures.get(folder.name, []))
+
+    def _pending_failures(self) -> dict[str, list[MessageFailure]]:
+        """Failed messages due for a retry (not quarantined, not resolved), by folder."""
+        out: dict[str, list[MessageFailure]] = {}
+        for failure in db.session.scalars(
+            select(MessageFailure).where(
+                MessageFailure.account_id == self.account.id,
+                MessageFailure.quarantined.is_(False),
+                MessageFailure.resolved_at.is_(None),
+            )
+        ):
+            out.setdefault(failure.folder, []).append(failure)
+        return out
+
+    def scan_folder(self, imap, folder: ScannerFolder, failures: list[MessageFailure]) -> None:
+        # Idle check first: STATUS costs one round trip and lists/fetches nothing.
+        try:
+            state = imap.folder_state(folder.name)
+        except MailProtocolError as exc:
+            if not folder.missing:
+                log.warning("account %s: folder %s is missing: %s", self.account.name, folder.name, exc)
+            folder.missing = True
+            db.session.commit()
+            self.result.notes.append(_("Folder %(name)s is missing on the server.", name=folder.name))
+            return
+        if folder.missing:
+            folder.missing = False
+        due = [f for f in failures if f.uidvalidity == state.uidvalidity]
+        if (
+            folder.uidvalidity == state.uidvalidity
+            and state.uidnext
+            and state.uidnext - 1 <= folder.watermark
+            and not due
+        ):
+            db.session.commit()
+            return
+        state = imap.select(folder.name, readonly=True)
+        if folder.uidvalidity != state.uidvalidity:
+            if folder.uidvalidity is not None:
+                # The server renumbered the folder: read it again from the start. Stored
+                # messages are recognised by their key and only get their seen row updated.
+                log.info(
+                    "account %s: UIDVALIDITY of %s changed %s -> %s, rescanning",
+                    self.account.name, folder.name, folder.uidvalidity, state.uidvalidity,
+                )
+                self.result.notes.append(
+                    _("UIDVALIDITY of %(name)s changed: folder read again.", name=folder.name)
+                )
+                db.session.execute(
+                    delete(MessageFailure).where(
+                        MessageFailure.account_id == self.account.id,
+                        MessageFailure.folder == folder.name,
+                        MessageFailure.uidvalidity != state.uidvalidity,
+                        MessageFailure.quarantined.is_(False),
+                    )
+                )
+            folder.uidvalidity = state.uidvalidity
+            folder.watermark = 0
+            due = []
+        db.session.commit()
+
+        new_uids = imap.uids_above(folder.watermark)
+        complete = len(new_uids) <= self.budget
+        if not complete:
+            new_uids = new_uids[: self.budget]
+            self.result.more = True
+        by_uid = {f.uid: f for f in due}
+        uids = sorted(set(new_uids) | set(by_uid))
+        if not uids:
+            self._bump_watermark(folder, state.uidnext)
+            return
+        finfo = FolderInfo(name=folder.name, role=folder.role, uidvalidity=state.uidvalidity)
+        seen_ok: list[int] = []
+        done = 0
+        returned: set[int] = set()
+        for uid, raw in imap.fetch_raw(uids, self.batch_size):
+            returned.add(uid)
+            outcome = self.process(folder, finfo, uid, raw, by_uid.get(uid))
+            del raw
+            done += 1
+            if uid not in by_uid:
+                self.budget -= 1
+            if outcome in ("stored", "duplicate", "skipped"):
+                seen_ok.append(uid)
+            if self.progress is not None:
+                self.progress(self.result, folder.name, done, len(uids))
+            if self.should_stop():
+                break
+        vanished = [by_uid[u] for u in by_uid if u not in returned]
+        if vanished and not self.stopped:
+            # Gone from the server before we could retry them: nothing left to retry.
+            for failure in vanished:
+                db.session.delete(failure)
+            db.session.commit()
+        if self.config.mark_seen and seen_ok:
+            imap.mark_seen(seen_ok)  # only after each message's data was committed
+        if complete and not self.stopped:
+            self._bump_watermark(folder, state.uidnext)
+
+    def _bump_watermark(self, folder: ScannerFolder, uidnext: int) -> None:
+        """Every UID below the SELECT's UIDNEXT was searched and handled (or expunged), so
+        the next idle check can stop at STATUS even when the last messages were deleted."""
+        if uidnext and uidnext - 1 > folder.watermark:
+            lease.renew(self.account.id, self.owner)
+            folder.watermark = uidnext - 1
+            db.session.commit()
+
+    # ------------------------------------------------------------ one message
+    def process(
+        self,
+        folder: ScannerFolder,
+        finfo: FolderInfo,
+        uid: int,
+        raw: bytes,
+        failure: MessageFailure | None = None,
+        _retried: bool = False,
+    ) -> str:
+        """Handle one message in one transaction; returns its outcome
+        (stored | duplicate | skipped | failed | quarantined)."""
+        from corpmail.mail.message import message_key, parse_message
+
+        parsed = None
+        try:
+            parsed = parse_message(raw, max_size=self.config.max_message_size)
+            key = fit_key(message_key(parsed))
+            sender = parsed.sender.email if parsed.sender else ""
+            recipients = [a.email for group in (parsed.to, parsed.cc, parsed.bcc) for a in group]
+            direction = direction_of(sender, recipients, self.internal, finfo.role)
+            reason = skip_reason(parsed, direction, self.config, self.snapshot)
+
+            # First statement a write: takes SQLite's write lock up front, proves the lease.
+            lease.renew(self.account.id, self.owner)
+            existing_id = db.session.scalar(select(Email.id).where(Email.message_key == key))
+            if existing_id is not None:
+                self._record_seen(existing_id, finfo, uid)
+                outcome = "duplicate"
+            elif reason:
+                self._event(finfo, uid, "skipped", parsed, reason)
+                outcome = "skipped"
+            else:
+                ctx = ScanContext(
+                    config=self.config,
+                    account=self.snapshot,
+                    folder=finfo,
+                    uid=uid,
+                    raw=raw,
+                    parsed=parsed,
+                    message_key=key,
+                    direction=direction,
+                    internal_addresses=self.internal,
+                )
+                try:
+                    for action in self.actions:
+                        action.run(ctx)
+                except SkipMessage as skip:
+                    db.session.rollback()
+                    lease.renew(self.account.id, self.owner)
+                    self._event(finfo, uid, "skipped", parsed, skip.reason)
+                    outcome = "skipped"
+                else:
+                    if ctx.email is not None:
+                        outcome = "stored"
+                    else:
+                        self._event(finfo, uid, "skipped", parsed, _("No action stores mail."))
+                        outcome = "skipped"
+            if failure is not None:
+                failure.resolved_at = utcnow()
+            self._advance(folder, uid, outcome)
+            db.session.commit()
+            return outcome
+        except lease.LeaseLost:
+            db.session.rollback()
+            raise
+        except IntegrityError as exc:
+            db.session.rollback()
+            if not _retried:
+                # Another mailbox's scanner stored the same message at the same moment
+                # (PostgreSQL): run it again, it is now a duplicate.
+                return self.process(folder, finfo, uid, raw, failure, _retried=True)
+            return self._fail(folder, finfo, uid, raw, parsed, failure, exc)
+        except Exception as exc:  # noqa: BLE001 - one bad message never blocks the mailbox
+            db.session.rollback()
+            return self._fail(folder, finfo, uid, raw, parsed, failure, exc)
+
+    def _record_seen(self, email_id: int, finfo: FolderInfo, uid: int) -> None:
+        seen = db.session.scalar(
+            select(EmailSeen).where(
+                EmailSeen.email_id == email_id,
+                EmailSeen.account_id == self.account.id,
+                EmailSeen.folder == finfo.name,
+            )
+        )
+        if seen is None:
+            db.session.add(
+                EmailSeen(
+                    email_id=email_id,
+                    account_id=self.account.id,
+                    folder=finfo.name,
+                    uid=uid,
+                    uidvalidity=finfo.uidvalidity,
+                )
+            )
+        elif seen.uidvalidity != finfo.uidvalidity:
+            # The folder was renumbered (UIDVALIDITY changed): same message, new UID.
+            seen.uid, seen.uidvalidity = uid, finfo.uidvalidity
+
+    def _event(self, finfo: FolderInfo, uid: int, outcome: str, parsed, reason: str) -> None:
+        from corpmail.scanner.actions.create_email import clean
+
+        db.session.add(
+            ScanEvent(
+                run_id=self.run_id,
+                folder=finfo.name,
+                uid=uid,
+                outcome=outcome,
+                subject=clean(parsed.subject if parsed is not None else "", 1000),
+                sender=clean(parsed.sender.email if parsed is not None and parsed.sender else "", 254),
+                reason=clean(reason, 4000),
+            )
+        )
+
+    def _advance(self, folder: ScannerFolder, uid: int, outcome: str) -> None:
+        """Watermark and counters move in the message's own transaction."""
+        if uid > (folder.watermark or 0) and folder.uidvalidity is not None:
+            folder.watermark = uid
+        self.run.fetched += 1
+        counter = OUTCOME_COUNTER[outcome]
+        setattr(self.run, counter, getattr(self.run, counter) + 1)
+        self.run.heartbeat_at = utcnow()
+        self.result.fetched += 1
+        setattr(self.result, counter, getattr(self.result, counter) + 1)
+
+    def _fail(self, folder, finfo, uid, raw, parsed, failure, exc) -> str:
+        """Record the failure in a fresh transaction: retried on later runs, quarantined
+        (raw message kept) at MAX_ATTEMPTS."""
+        from corpmail.scanner.actions.create_email import clean
+
+        error = _short_error(exc)
+        log.warning(
+            "account %s folder %s uid %s failed: %s", self.account.name, finfo.name, uid, error,
+            exc_info=not isinstance(exc, MailError),
+        )
+        lease.renew(self.account.id, self.owner)
+        if failure is None:
+            failure = db.session.scalar(
+                select(MessageFailure).where(
+                    MessageFailure.account_id == self.account.id,
+                    MessageFailure.folder == finfo.name,
+                    MessageFailure.uidvalidity == finfo.uidvalidity,
+                    MessageFailure.uid == uid,
+                )
+            )
+        if failure is None:
+            failure = MessageFailure(
+                account_id=self.account.id,
+                folder=finfo.name,
+                uidvalidity=finfo.uidvalidity,
+                uid=uid,
+                attempts=0,
+            )
+            db.session.add(failure)
+        failure.attempts = (failure.attempts or 0) + 1
+        failure.last_error = error
+        failure.last_failed_at = utcnow()
+        failure.resolved_at = None
+        if parsed is not None:
+            failure.subject = clean(parsed.subject, 1000)
+        if failure.quarantined or failure.attempts >= MAX_ATTEMPTS:
+            failure.quarantined = True
+            failure.raw = raw
+            outcome = "quarantined"
+            reason = _("Quarantined after %(n)s failures: %(error)s", n=failure.attempts, error=error)
+        else:
+            outcome = "failed"
+            reason = _("Attempt %(n)s failed: %(error)s", n=failure.attempts, error=error)
+        self._event(finfo, uid, outcome, parsed, reason)
+        self._advance(folder, uid, outcome)
+        db.session.commit()
+        return outcome
+
+    # ------------------------------------------------------------ stopping
+    def should_stop(self) -> bool:
+        if self.stopped:
+            return True
+        if self.stop_event is not None and self.stop_event.is_set():
+            self.stopped = True
+            return True
+        now = time.monotonic()
+        if now - self._last_stop_check >= STOP_CHECK_SECONDS:
+            self._last_stop_check = now
+            if db.session.scalar(select(ScanRun.stop_requested).where(ScanRun.id == self.run.id)):
+                self.stopped = True
+        return self.stopped
+
+
+# ------------------------------------------------------------------ entry points
+
+
+def scan_account(
+    account_id: int,
+    trigger: str = "cli",
+    user_id: int | None = None,
+    progress: Progress | None = None,
+    stop_event: threading.Event | None = None,
+) -> ScanResult:
+    """Scan one mailbox now: lease, run row, folders, per-message commits. Never raises for
+    mail or message problems; they end up in the result and on the run."""
+    session = db.session()
+    keep = session.expire_on_commit
+    # Per-message commits must not reload every object after each commit.
+    session.expire_on_commit = False
+    try:
+        return _scan_account(account_id, trigger, user_id, progress, stop_event)
+    finally:
+        session.expire_on_commit = keep
+
+
+def _scan_account(account_id, trigger, user_id, progress, stop_event) -> ScanResult:
+    from corpmail.mail.imap import ImapSession
+    from corpmail.scanner import notify
+
+    account = db.session.get(ScannerAccount, account_id)
+    if account is None:
+        raise ValueError(f"no scanner account {account_id}")
+    result = ScanResult(account=account.name, account_id=account.id)
+    started = time.monotonic()
+    owner = lease.new_owner()
+    if not lease.claim(account.id, owner):
+        result.status = "Busy"
+        result.busy = True
+        result.error = _("Busy: another scan is working on this mailbox.")
+        return result
+    run = None
+    try:
+        lease.close_stale_runs(account.id)
+        run = ScanRun(
+            account_id=account.id,
+            account_name=account.name,
+            trigger=trigger,
+            triggered_by_id=user_id,
+            status="In progress",
+            heartbeat_at=utcnow(),
+        )
+        db.session.add(run)
+        db.session.commit()
+        result.run_id = run.id
+        scan = AccountScan(account, run, owner, result, progress, stop_event)
+        db.session.commit()  # MailConfiguration.get() may have created the row
+        try:
+            imap = ImapSession.for_account(account)
+        except MailError as exc:
+            _lock(account, run, result, exc)
+            db.session.commit()
+            notify.account_locked(account.id, str(exc))
+            return result
+        with imap:
+            account.last_login = utcnow()
+            db.session.commit()
+            scan.scan_folders(imap)
+        if scan.stopped:
+            run.status = "Stopped"
+            if stop_event is not None and stop_event.is_set() and not run.error:
+                run.error = _("The scanner was shut down.")
+        else:
+            run.status = "OK"
+    except lease.LeaseLost as exc:
+        db.session.rollback()
+        _error(run, result, str(exc))
+    except MailError as exc:
+        db.session.rollback()
+        _error(run, result, str(exc))
+    except Exception as exc:  # noqa: BLE001 - a bug must still close the run
+        log.exception("scan of account %s failed", result.account)
+        db.session.rollback()
+        _error(run, result, _short_error(exc))
+    finally:
+        result.duration_s = time.monotonic() - started
+        if run is not None:
+            if run.status == "In progress":
+                run.status = "Error"
+            run.finished_at = utcnow()
+            run.heartbeat_at = run.finished_at
+            result.status = run.status
+            if run.error and not result.error:
+                result.error = run.error
+            db.session.commit()
+        lease.release(account.id, owner)
+    return result
+
+
+def _lock(account: ScannerAccount, run: ScanRun, result: ScanResult, exc: MailError) -> None:
+    """A refused login or an unreachable server locks the account (SPEC 5)."""
+    message = str(exc)
+    if account.status != "Locked":
+        account.locked_at = utcnow()
+    account.status = "Locked"
+    account.last_error = message
+    run.status = "Error"
+    run.error = message
+    result.error = message
+    result.connect_failed = True
+    log.warning("account %s locked: %s", account.name, message)
+
+
+def _error(run: ScanRun | None, result: ScanResult, message: str) -> None:
+    result.error = message
+    if run is not None:
+        run.status = "Error"
+        run.error = message
+
+
+def accounts_to_scan(account_name: str | None = None, account_id: int | None = None):
+    """Active accounts (or the one named), by name."""
+    stmt = select(ScannerAccount).order_by(ScannerAccount.name)
+    if account_id is not None:
+        stmt = stmt.where(ScannerAccount.id == account_id)
+    elif account_name is not None:
+        stmt = stmt.where(ScannerAccount.name == account_name)
+    else:
+        stmt = stmt.where(ScannerAccount.status == "Active")
+    return list(db.session.scalars(stmt))
+
+
+def scan_all(
+    trigger: str = "cli",
+    account_name: str | None = None,
+    progress: Progress | None = None,
+    user_id: int | None = None,
+    account_id: int | None = None,
+    stop_event: threading.Event | None = None,
+) -> list[ScanResult]:
+    """One pass over the active accounts (or the one named / given)."""
+    lease.close_stale_runs()
+    results = []
+    for account in accounts_to_scan(account_name, account_id):
+        if account.status != "Active":
+            results.append(
+                ScanResult(
+                    account=account.name,
+                    account_id=account.id,
+                    status="Error",
+                    connect_failed=True,
+                    error=_(
+                        "The account is %(status)s: %(error)s",
+                        status=account.status,
+                        error=account.last_error or "-",
+                    ),
+                )
+            )
+            continue
+        if stop_event is not None and stop_event.is_set():
+            break
+        results.append(scan_account(account.id, trigger, user_id, progress, stop_event))
+    return results
+
+
+def totals(results: list[ScanResult]) -> dict:
+    """The counters summed over accounts (`corpmail scan --json` "totals")."""
+    out = {name: sum(getattr(r, name) for r in results) for name in COUNTERS}
+    out["duration_s"] = round(sum(r.duration_s for r in results), 3)
+    return out

@@ -1,0 +1,99 @@
+"""The per-account scan lease: one scanner per mailbox, enforced by a conditional UPDATE."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import or_, update
+
+from corpmail.extensions import db
+from corpmail.models import ScannerAccount, ScanRun
+from corpmail.models.base import utcnow
+
+
+class LeaseLost(Exception):
+    """Another scanner took the mailbox (our lease expired): stop at once."""
+
+
+def new_owner() -> str:
+    """A lease owner id unique to this process and run."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def lease_seconds() -> int:
+    return int(current_app.config.get("SCAN_LEASE_SECONDS", 60))
+
+
+def claim(account_id: int, owner: str) -> bool:
+    """Take the lease when it is free or expired; commits. Atomic on SQLite and PostgreSQL:
+    the WHERE clause is evaluated under the row's write lock, so one UPDATE wins."""
+    now = utcnow()
+    result = db.session.execute(
+        update(ScannerAccount)
+        .where(
+            ScannerAccount.id == account_id,
+            or_(
+                ScannerAccount.lease_owner.is_(None),
+                ScannerAccount.lease_expires_at.is_(None),
+                ScannerAccount.lease_expires_at < now,
+                ScannerAccount.lease_owner == owner,
+            ),
+        )
+        .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds()))
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def renew(account_id: int, owner: str) -> None:
+    """Extend our lease inside the current transaction; LeaseLost when it is no longer ours.
+
+    The engine runs this as the first statement of every message's transaction: on
+    SQLite a write first takes the database's write lock up front (waiting politely),
+    instead of failing to upgrade a read lock later."""
+    result = db.session.execute(
+        update(ScannerAccount)
+        .where(ScannerAccount.id == account_id, ScannerAccount.lease_owner == owner)
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds()))
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise LeaseLost("the mailbox lease was taken over by another scanner")
+
+
+def release(account_id: int, owner: str) -> None:
+    db.session.execute(
+        update(ScannerAccount)
+        .where(ScannerAccount.id == account_id, ScannerAccount.lease_owner == owner)
+        .values(lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def close_stale_runs(account_id: int | None = None) -> int:
+    """Runs left "In progress" whose heartbeat is older than the lease: their process died.
+    Marked Error; returns how many."""
+    cutoff = utcnow() - timedelta(seconds=lease_seconds())
+    stmt = (
+        update(ScanRun)
+        .where(
+            ScanRun.status == "In progress",
+            or_(
+                ScanRun.heartbeat_at < cutoff,
+                (ScanRun.heartbeat_at.is_(None) & (ScanRun.started_at < cutoff)),
+            ),
+        )
+        .values(status="Error", error="stale: the scanning process died", finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if account_id is not None:
+        stmt = stmt.where(ScanRun.account_id == account_id)
+    result = db.session.execute(stmt)
+    db.session.commit()
+    return result.rowcount or 0

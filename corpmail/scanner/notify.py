@@ -1,0 +1,134 @@
+"""E-mail notifications to the configured address (locks, deactivations, long scans).
+
+Sent through a mail server's SMTP; never raises into a scan: failures are logged."""
+
+from __future__ import annotations
+
+import logging
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from corpmail.extensions import db
+from corpmail.mail.errors import MailError
+from corpmail.models import MailConfiguration, MailServer, ScannerAccount
+
+log = logging.getLogger(__name__)
+
+
+def _servers(preferred_id: int | None) -> list[MailServer]:
+    """The preferred server (the account's) first, then the active ones, with SMTP set."""
+    rows = list(
+        db.session.scalars(select(MailServer).where(MailServer.active.is_(True)).order_by(MailServer.id))
+    )
+    if preferred_id is not None:
+        preferred = db.session.get(MailServer, preferred_id)
+        if preferred is not None:
+            rows = [preferred] + [s for s in rows if s.id != preferred.id]
+    return [s for s in rows if s.smtp_host]
+
+
+def _credentials(server: MailServer) -> tuple[str, str] | None:
+    """A working mailbox on the server to authenticate with, when the server wants AUTH."""
+    account = db.session.scalar(
+        select(ScannerAccount)
+        .where(ScannerAccount.server_id == server.id, ScannerAccount.status == "Active")
+        .order_by(ScannerAccount.id)
+        .limit(1)
+    )
+    if account is None or not account.password:
+        return None
+    return account.login, account.password
+
+
+def send_notification(subject: str, body: str, server_id: int | None = None) -> bool:
+    """Mail the notification address; True when sent. No address configured: nothing."""
+    from corpmail.mail.smtp import send_message
+
+    try:
+        to = (MailConfiguration.get().notification_email or "").strip()
+        if not to:
+            return False
+        servers = _servers(server_id)
+        if not servers:
+            log.warning("notification not sent: no active mail server with SMTP")
+            return False
+        timeout = float(current_app.config.get("IMAP_TIMEOUT", 30.0))
+        last_error: Exception | None = None
+        for server in servers:
+            attempts: list[tuple[str, str] | None] = [None]
+            creds = _credentials(server)
+            if creds:
+                attempts.append(creds)
+            for cred in attempts:
+                msg = EmailMessage()
+                msg["Subject"] = f"[corpmail] {subject}"
+                sender = cred[0] if cred and "@" in cred[0] else to
+                msg["From"] = sender
+                msg["To"] = to
+                msg["Date"] = formatdate(localtime=False)
+                msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+                msg["Auto-Submitted"] = "auto-generated"  # our own scanner skips it
+                msg.set_content(body)
+                try:
+                    login, password = cred if cred else (None, None)
+                    send_message(server, msg, login=login, password=password, timeout=timeout)
+                    log.info("notification sent to %s: %s", to, subject)
+                    return True
+                except MailError as exc:
+                    last_error = exc
+        log.warning("notification %r not sent: %s", subject, last_error)
+    except Exception:  # noqa: BLE001 - a notification never breaks a scan
+        log.exception("notification %r not sent", subject)
+    return False
+
+
+def account_locked(account_id: int, message: str) -> bool:
+    account = db.session.get(ScannerAccount, account_id)
+    if account is None:
+        return False
+    subject = _("Mailbox %(name)s locked", name=account.name)
+    body = _(
+        "The scanner could not log in to the mailbox %(name)s (%(login)s) and locked it.\n\n"
+        "Server message: %(message)s\n\n"
+        "The verification job retries it and unlocks it when the login works again.",
+        name=account.name,
+        login=account.login,
+        message=message,
+    )
+    return send_notification(subject, body, account.server_id)
+
+
+def account_inactive(account_id: int, hours: int) -> bool:
+    account = db.session.get(ScannerAccount, account_id)
+    if account is None:
+        return False
+    subject = _("Mailbox %(name)s set inactive", name=account.name)
+    body = _(
+        "The mailbox %(name)s (%(login)s) stayed locked for more than %(hours)s hours and is "
+        "now Inactive; it is no longer scanned.\n\nLast error: %(error)s",
+        name=account.name,
+        login=account.login,
+        hours=hours,
+        error=account.last_error or "-",
+    )
+    return send_notification(subject, body, account.server_id)
+
+
+def long_scan(run) -> bool:
+    minutes = int((run.duration_s or 0) // 60)
+    subject = _("Scan of %(name)s running for %(minutes)s minutes", name=run.account_name, minutes=minutes)
+    body = _(
+        "Scan run #%(id)s of the mailbox %(name)s started at %(start)s UTC and is still running "
+        "(%(fetched)s messages fetched, %(stored)s stored so far).",
+        id=run.id,
+        name=run.account_name,
+        start=run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+        fetched=run.fetched,
+        stored=run.stored,
+    )
+    server_id = run.account.server_id if run.account is not None else None
+    return send_notification(subject, body, server_id)
