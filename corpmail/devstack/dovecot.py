@@ -129,7 +129,9 @@ class Dovecot:
         self.imap_capability = imap_capability
         self.fsync = fsync
         self.domain = domain
-        self.users_file = self.base / "users"
+        # One passwd-file per user: Dovecot re-reads a passwd-file at most once a second,
+        # so a user added right after another login would not be seen in a shared file.
+        self.users_dir = self.base / "passwd.d"
         self.config_file = self.base / "dovecot.conf"
         self.log_file = self.base / "log" / "dovecot.log"
         self.mail_root = self.base / "mail"
@@ -160,7 +162,8 @@ class Dovecot:
             f"default_login_user = {self._login_user}",
             "disable_plaintext_auth = no",
             "auth_mechanisms = plain login",
-            # No failed-login penalty: tests log in with wrong passwords on purpose.
+            # No failed-login penalty: tests log in with wrong passwords on purpose. (Dovecot
+            # still flushes failures on a 0.5 s timer: a wrong password costs up to 0.5 s.)
             "auth_failure_delay = 0",
             "auth_cache_size = 0",
             "mail_location = maildir:~/Maildir",
@@ -173,11 +176,11 @@ class Dovecot:
             "login_greeting = corpmail devstack ready.",
             "passdb {",
             "  driver = passwd-file",
-            f"  args = scheme=PLAIN username_format=%u {self.users_file}",
+            f"  args = scheme=PLAIN username_format=%Lu {self.users_dir}/%Lu",
             "}",
             "userdb {",
             "  driver = static",
-            f"  args = uid={self.mail_uid} gid={self.mail_gid} home={self.mail_root}/%u",
+            f"  args = uid={self.mail_uid} gid={self.mail_gid} home={self.mail_root}/%Lu",
             "}",
             "namespace inbox {",
             "  inbox = yes",
@@ -247,8 +250,8 @@ class Dovecot:
         for sub in ("run", "state", "log", "mail"):
             (base / sub).mkdir(exist_ok=True)
         os.chown(self.mail_root, self.mail_uid, self.mail_gid)
-        self.users_file.touch(exist_ok=True)
-        self._protect(self.users_file)
+        self.users_dir.mkdir(exist_ok=True)
+        self._protect(self.users_dir, 0o700)
         if self.tls and not (base / "tls" / "cert.pem").exists():
             (base / "tls").mkdir(exist_ok=True)
             _self_signed(base / "tls" / "cert.pem", base / "tls" / "key.pem", self.host)
@@ -295,11 +298,14 @@ class Dovecot:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM and wait (Dovecot takes 1-3 s), SIGKILL the group if it hangs."""
+        """SIGTERM Dovecot and its children and wait (1-3 s); SIGKILL if it hangs."""
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGTERM)
+        try:  # the whole group: imap processes too, so open connections are cut
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -327,42 +333,49 @@ class Dovecot:
         return "\n".join(chunks[-lines:]) or "(no log)"
 
     # ------------------------------------------------------------------- users
-    def _protect(self, path: Path) -> None:
+    def _protect(self, path: Path, mode: int = 0o600) -> None:
         """Plain-text test passwords: readable by Dovecot's auth process only (and us)."""
-        path.chmod(0o600)
+        path.chmod(mode)
         if os.geteuid() == 0:
             entry = pwd.getpwnam(self._internal_user)
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
     def users(self) -> dict[str, str]:
+        """{login: password} of every mailbox."""
         out = {}
-        if self.users_file.exists():
-            for line in self.users_file.read_text().splitlines():
-                login, _, rest = line.partition(":")
-                if login:
+        if self.users_dir.exists():
+            for path in sorted(self.users_dir.iterdir()):
+                login, _, rest = path.read_text().partition(":")
+                if login and not path.name.endswith(".tmp"):
                     out[login] = rest.split(":", 1)[0].removeprefix("{PLAIN}")
         return out
 
     def add_user(self, login: str | None = None, password: str | None = None) -> tuple[str, str]:
-        """Add (or re-password) a mailbox; Dovecot re-reads the file on the next auth.
+        """Add (or re-password) a mailbox; Dovecot reads it on the next login.
 
         Without a login a new unique one is made, so every caller gets an empty mailbox.
+        Logins are lower-cased (Dovecot looks them up lower-cased).
         """
         if login is None:
             login = f"box{next(_counter)}-{secrets.token_hex(4)}@{self.domain}"
+        login = login.lower()
         if password is None:
             password = secrets.token_urlsafe(12)
-        for value in (login, password):
-            if any(c in value for c in ":\n\r\0"):
-                raise ValueError("logins and passwords of the devstack may not hold ':' or newlines")
+        if not login or any(c in login for c in ":/\n\r\0 ") or any(c in password for c in ":\n\r\0"):
+            raise ValueError("devstack logins may not hold ':', '/', spaces or newlines; "
+                             "passwords no ':' or newlines")
+        path = self.users_dir / login
+        old_mtime = path.stat().st_mtime if path.exists() else None
         with self._lock:
-            users = self.users()
-            users[login] = password
-            text = "".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in users.items())
-            tmp = self.users_file.with_suffix(".tmp")
-            tmp.write_text(text)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(f"{login}:{{PLAIN}}{password}::::::\n")
             self._protect(tmp)
-            os.replace(tmp, self.users_file)  # atomic: auth never reads half a file
+            if old_mtime is not None:  # Dovecot compares whole-second mtimes (and sizes)
+                stamp = max(time.time(), old_mtime + 1)
+                os.utime(tmp, (stamp, stamp))
+            os.replace(tmp, path)  # atomic: auth never reads half a file
+        if old_mtime is not None and self.running:
+            time.sleep(1.05)  # a file already read this second is not re-read before the next
         return login, password
 
     # -------------------------------------------------------------------- mail
