@@ -178,6 +178,9 @@ def _parse_int(setting: Setting, raw: str) -> int:
     text = raw.strip().replace("_", "")
     if not re.fullmatch(r"[+-]?[0-9]+", text):
         raise ValueError(f"{raw[:40]!r} is not a whole number")
+    digits = text.lstrip("+-").lstrip("0")
+    if len(digits) > 18:  # int() refuses huge digit strings with a confusing message
+        raise ValueError(f"{text[:20]}... is out of range: use {setting.min} to {setting.max}")
     return _check_range(setting, int(text))
 
 

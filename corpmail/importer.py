@@ -297,8 +297,9 @@ def import_csv(kind: str, source: str | Path | bytes, skip_existing: bool = Fals
                     result.skipped += 1
                     seen_keys[key] = line
                     continue
+                what = {"contacts": "a contact", "accounts": "an account", "leads": "a lead"}[kind]
                 problems.append(
-                    f"a record with {key[0]} {key[1][:60]!r} already exists "
+                    f"{what} with {key[0]} {str(values[key[0]])[:60]!r} already exists "
                     "(use --skip-existing to leave existing records alone)"
                 )
             seen_keys[key] = line

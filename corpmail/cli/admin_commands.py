@@ -508,7 +508,7 @@ def config_set(key: str, value: str) -> None:
 
 @click.command(cls=OneLineCommand, name="import")
 @click.argument("kind", type=click.Choice(["contacts", "accounts", "leads"]))
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
 @click.option("--skip-existing", is_flag=True,
               help="Leave rows whose record exists (accounts by name, others by e-mail) alone.")
 @with_appcontext
