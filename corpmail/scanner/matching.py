@@ -12,7 +12,7 @@ from corpmail.extensions import db
 
 # "[TT123]" anywhere in a subject; any letters as the prefix, so tickets numbered
 # under an earlier prefix still match (the lookup is exact).
-_TICKET_RE = re.compile(r"\[\s*([A-Za-z][A-Za-z_-]{0,9})\s*-?\s*(\d{1,18})\s*\]")
+_TICKET_RE = re.compile(r"\[\s*([A-Za-z][A-Za-z_]{0,9})\s*(\d{1,18})\s*\]")
 
 
 def normalize_addresses(addresses: Iterable[str | None]) -> list[str]:
@@ -30,6 +30,8 @@ def normalize_addresses(addresses: Iterable[str | None]) -> list[str]:
 
 def domain_of(address: str) -> str:
     """The domain part of an address, lower-case ('' when there is none)."""
+    if "@" not in (address or ""):
+        return ""
     _, _, domain = address.rpartition("@")
     return domain.strip().lower().rstrip(".")
 
