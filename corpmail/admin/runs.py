@@ -6,6 +6,7 @@ import logging
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -16,10 +17,23 @@ from corpmail.models import MessageFailure, ScanEvent, ScanRun
 
 log = logging.getLogger(__name__)
 PER_PAGE = 30
+RETRY_OUTCOMES = {
+    "stored": (_l("stored."), "success"),
+    "duplicate": (_l("already stored (same Message-ID); marked as seen in this mailbox."), "success"),
+    "skipped": (_l("skipped by the filters (see the run's events)."), "info"),
+    "failed": (_l("it failed again:"), "danger"),
+    "gone": (_l("the message is no longer on the server and no copy was kept."), "warning"),
+    "busy": (_l("the mailbox is being scanned right now; try again in a moment."), "warning"),
+    "not found": (_l("this failure no longer exists."), "warning"),
+    "resolved": (_l("this message was already stored."), "info"),
+}
 COUNTERS = ("fetched", "stored", "duplicates", "skipped", "failed", "quarantined")
 
 
 def _in_progress_ids() -> list[int]:
+    from corpmail.scanner.lease import close_stale_runs
+
+    close_stale_runs()  # a run whose process died must not keep the button disabled
     return list(
         db.session.scalars(select(ScanRun.id).where(ScanRun.status == "In progress").order_by(ScanRun.id))
     )
@@ -70,13 +84,15 @@ def runs_status():
 def run_start():
     if not PostForm().validate_on_submit():
         abort(400)
-    if _in_progress_ids():
-        flash(_("A scan is already running; wait for it to end or stop it."), "warning")
-        return redirect(url_for("admin.runs"))
     from corpmail.scanner.runner import start_scan_in_background
 
     # The scan runs in a background thread: the request only starts it.
-    start_scan_in_background(current_app._get_current_object(), trigger="admin", user_id=current_user.id)
+    started = start_scan_in_background(
+        current_app._get_current_object(), trigger="admin", user_id=current_user.id
+    )
+    if not started:
+        flash(_("A scan is already running; wait for it to end or stop it."), "warning")
+        return redirect(url_for("admin.runs"))
     flash(_("Scanning started. Progress is shown below."), "info")
     return redirect(url_for("admin.runs", started=1))
 
@@ -134,7 +150,7 @@ def failure_retry(failure_id: int):
     from corpmail.scanner.runner import retry_quarantined
 
     try:
-        outcome = retry_quarantined(failure.id)
+        outcome = retry_quarantined(failure.id, current_user.id)
     except Exception as exc:  # show the reason on the page; the failure row stays for later
         log.exception("retry of message failure %s failed", failure_id)
         db.session.rollback()
@@ -142,9 +158,11 @@ def failure_retry(failure_id: int):
     else:
         db.session.expire_all()
         failure = db.session.get(MessageFailure, failure_id)
-        ok = failure is None or failure.resolved_at is not None
-        flash(_("Retry of message UID %(uid)d: %(outcome)s", uid=failure.uid if failure else 0, outcome=outcome)
-              if failure else _("Retry: %(outcome)s", outcome=outcome), "success" if ok else "warning")
+        text, category = RETRY_OUTCOMES.get(outcome, (None, "warning"))
+        message = str(text) if text else outcome
+        if failure is not None and outcome == "failed":
+            message += " " + failure.last_error
+        flash(_("Retry of the message: %(outcome)s", outcome=message), category)
     target = form.next.data if (form.next.data or "").isdigit() else None
     if target:
         return redirect(url_for("admin.run_detail", run_id=int(target)))

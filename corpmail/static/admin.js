@@ -102,6 +102,8 @@
             document.querySelectorAll('[data-run-id="' + id + '"] [data-counter]').forEach(function (cell) {
               var key = cell.dataset.counter;
               cell.textContent = key === "duration" ? fmt(run.duration_s) : run[key];
+              var wrap = cell.closest("[data-hide-zero]");
+              if (wrap) wrap.hidden = !run[key];
             });
           });
           if (waitForStart && polls > 15) waitForStart = false;  // nothing came: stop waiting
