@@ -570,8 +570,8 @@ def _dedupe(items: list[str]) -> list[str]:
 
 def _format_size(size: int) -> str:
     if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):g} MB"
-    return f"{size / 1024:g} KB" if size >= 1024 else f"{size} bytes"
+        return f"{size / (1024 * 1024):.3g} MB"
+    return f"{round(size / 1024)} KB" if size >= 1024 else f"{size} bytes"
 
 
 def _fallback(raw: bytes, defects: list[str]) -> ParsedMessage:
