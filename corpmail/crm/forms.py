@@ -17,8 +17,19 @@ from corpmail.models.crm import LEAD_STATUSES, TICKET_PRIORITIES, TICKET_STATUSE
 from corpmail.models.emails import LINK_TYPES
 from corpmail.validation import split_list, validate_domain, validate_email
 
+try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice
+    from wtforms.fields.choices import SelectChoice
+except ImportError:  # older WTForms: tuples
+    SelectChoice = None
+
 _PHONE = re.compile(r"^[0-9+()./ -]{3,50}$")
-NONE_CHOICE = (0, "—")
+
+
+def choice(value, label):
+    return SelectChoice(value=value, label=label) if SelectChoice else (value, label)
+
+
+NONE_CHOICE = choice(0, "—")
 
 
 class EmailAddress:
@@ -105,7 +116,7 @@ class LeadForm(FlaskForm):
     company = StringField(_l("Company"), validators=[Length(max=200)], filters=[_strip])
     name = StringField(_l("Name"), validators=[Length(max=200)], filters=[_strip])
     email = StringField(_l("E-mail"), validators=[Length(max=254), EmailAddress()])
-    status = SelectField(_l("Status"), choices=[(s, label(s)) for s in LEAD_STATUSES])
+    status = SelectField(_l("Status"), choices=[choice(s, label(s)) for s in LEAD_STATUSES])
     submit = SubmitField(_l("Save"))
 
     def validate(self, extra_validators=None) -> bool:
@@ -120,8 +131,8 @@ class TicketForm(FlaskForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=500)], filters=[_strip])
     description = TextAreaField(_l("Description"), validators=[Length(max=100_000)],
                                 render_kw={"rows": 6})
-    status = SelectField(_l("Status"), choices=[(s, label(s)) for s in TICKET_STATUSES])
-    priority = SelectField(_l("Priority"), choices=[(p, label(p)) for p in TICKET_PRIORITIES],
+    status = SelectField(_l("Status"), choices=[choice(s, label(s)) for s in TICKET_STATUSES])
+    priority = SelectField(_l("Priority"), choices=[choice(p, label(p)) for p in TICKET_PRIORITIES],
                            default="Normal")
     contact_id = SelectField(_l("Contact"), coerce=int)
     account_id = SelectField(_l("Account"), coerce=int)
@@ -140,24 +151,24 @@ class TicketForm(FlaskForm):
 class LinkForm(FlaskForm):
     """Bind or unbind an e-mail and a record by hand (both POST, both idempotent)."""
 
-    record_type = SelectField(_l("Record type"), choices=[(t, label(t)) for t in LINK_TYPES],
+    record_type = SelectField(_l("Record type"), choices=[choice(t, label(t)) for t in LINK_TYPES],
                               validators=[InputRequired()])
     record_id = IntegerField(validators=[InputRequired()])
     next = HiddenField()
 
 
-def account_choices() -> list[tuple[int, str]]:
+def account_choices() -> list:
     rows = db.session.execute(select(Account.id, Account.name).order_by(func.lower(Account.name)))
-    return [(row.id, row.name) for row in rows]
+    return [choice(row.id, row.name) for row in rows]
 
 
-def contact_choices() -> list[tuple[int, str]]:
+def contact_choices() -> list:
     rows = db.session.scalars(
         select(Contact).order_by(func.lower(Contact.last_name), func.lower(Contact.first_name))
     )
-    return [(c.id, f"{c.label} <{c.email}>" if c.email else c.label) for c in rows]
+    return [choice(c.id, f"{c.label} <{c.email}>" if c.email else c.label) for c in rows]
 
 
-def user_choices() -> list[tuple[int, str]]:
+def user_choices() -> list:
     rows = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.email))
-    return [(u.id, u.label) for u in rows]
+    return [choice(u.id, u.label) for u in rows]
