@@ -36,7 +36,7 @@ def _usage_line(exc: click.UsageError, path: str) -> click.UsageError:
     if exc.ctx is None or isinstance(exc, _NO_ARGS):
         return exc
     # Without a context click prints the single "Error: ..." line, no usage block.
-    one = click.UsageError(f"{exc.format_message()} (see `{path} --help`)")
+    one = click.UsageError(f"{_one_line(exc.format_message())} (see `{path} --help`)")
     one.exit_code = exc.exit_code
     return one
 
