@@ -12,7 +12,7 @@ import hashlib
 import mimetypes
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import Compat32, compat32
@@ -20,6 +20,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from corpmail.mail.charsets import decode_bytes, decode_words, recover_8bit
 from corpmail.mail.html import html_to_text
+from corpmail.mail.mimesplit import split_message
 
 
 @dataclass
@@ -143,7 +144,9 @@ def message_key(parsed: ParsedMessage) -> str:
 
 
 def _parse(raw: bytes, max_size: int | None, defects: list[str]) -> ParsedMessage:
-    msg = _PARSER.parsebytes(raw)
+    msg = split_message(raw)  # fast path for well-formed MIME
+    if msg is None:
+        msg = _PARSER.parsebytes(raw)
     if not msg._headers and _OBS_HEADER_RE.match(raw):
         # Obsolete syntax "Name  : value" (RFC 5322 §4.5) is not a header to the stdlib parser:
         # normalise the header block and parse again (rare, so the copy is acceptable).
@@ -277,21 +280,28 @@ class _Body:
             return
         filename = _filename(part, self.defects)
         try:
-            if ctype == "message/rfc822" or ctype == "message/global":
+            if isinstance(part._payload, str):  # from the fast splitter: the original bytes
+                data = _payload_bytes(part, self.defects)
+                inner = None
+                if ctype in ("message/rfc822", "message/global") and not filename:
+                    end = min((i for i in (data.find(b"\r\n\r\n"), data.find(b"\n\n"))
+                               if i >= 0), default=len(data))
+                    inner = _PARSER.parsebytes(data[:end] + b"\n", headersonly=True)
+            elif ctype in ("message/rfc822", "message/global"):
                 inner = part.get_payload(0)
                 data = inner.as_bytes(policy=self.policy)
-                if not filename:
-                    subject = inner.get("Subject")
-                    subject = decode_words(
-                        _unfold(recover_8bit(str(subject), [], "")), [], ""
-                    ) if subject else ""
-                    filename = _safe_filename(subject)[:100].strip(" .") or "message"
-                    filename += ".eml"
             else:
+                inner = None
                 whole = part.as_bytes(policy=self.policy)
                 sep = b"\r\n\r\n" if self.policy is _VERBATIM_CRLF else b"\n\n"
                 end = whole.find(sep)
                 data = whole[end + len(sep) :] if end >= 0 else b""
+            if inner is not None and not filename:
+                subject = inner.get("Subject")
+                subject = decode_words(
+                    _unfold(recover_8bit(str(subject), [], "")), [], ""
+                ) if subject else ""
+                filename = (_safe_filename(subject)[:100].strip(" .") or "message") + ".eml"
         except Exception as exc:  # re-serialising a broken sub-message: keep what we can
             self.defects.append(f"{ctype} part unreadable ({type(exc).__name__})")
             data = b""
@@ -516,8 +526,8 @@ def _date(value: str | None, defects: list[str]) -> datetime | None:
         return None
     try:
         if parsed.tzinfo is None:
-            return parsed.replace(tzinfo=timezone.utc)
-        return parsed.astimezone(timezone.utc)
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
     except (OverflowError, ValueError):
         defects.append(f"Date header out of range: {value[:60]!r}")
         return None
