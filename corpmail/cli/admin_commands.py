@@ -78,6 +78,11 @@ def cli_errors(func_):
         except (OperationalError, ProgrammingError) as exc:
             db.session.rollback()
             detail = _one_line(getattr(exc, "orig", exc))
+            if "already exists" in detail:
+                raise click.ClickException(
+                    f"the database has tables but no migration history ({detail}): "
+                    "it was not created by `corpmail init`; use an empty database"
+                ) from None
             if "no such table" in detail or "does not exist" in detail:
                 raise click.ClickException(
                     f"the database is not initialised ({detail}): run `corpmail init` first"
@@ -99,6 +104,9 @@ def cli_errors(func_):
 
 
 def _check_password(password: str, what: str = "password") -> str:
+    """The password as given, or read from stdin when given as '-' (keeps it out of `ps`)."""
+    if password == "-":
+        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
     if not password:
         raise click.BadParameter(f"the {what} is empty")
     if len(password) > MAX_PASSWORD:
@@ -157,7 +165,7 @@ def _existing_admin_email() -> str | None:
 
 @click.command(cls=OneLineCommand, name="init")
 @click.option("--admin-email", metavar="E", help="E-mail of the first admin (created if no admin exists).")
-@click.option("--admin-password", metavar="P", help="Password of the first admin.")
+@click.option("--admin-password", metavar="P", help="Password of the first admin ('-': read it from stdin).")
 @with_appcontext
 @cli_errors
 def init_command(admin_email: str | None, admin_password: str | None) -> None:
@@ -174,7 +182,7 @@ def init_command(admin_email: str | None, admin_password: str | None) -> None:
         raise click.UsageError("give both --admin-email and --admin-password, or neither")
     if admin_email:
         admin_email = validate_email(admin_email)
-        _check_password(admin_password)
+        admin_password = _check_password(admin_password)
 
     # Decide before touching the database, so a refused init changes nothing.
     admin_email_found = _existing_admin_email()
@@ -215,7 +223,8 @@ def user_group() -> None:
 
 @user_group.command("add")
 @click.argument("email")
-@click.option("--password", metavar="P", required=True, help="The user's password.")
+@click.option("--password", metavar="P", required=True,
+              help="The user's password ('-': read it from stdin).")
 @click.option("--admin", is_flag=True, help="Make the user an admin.")
 @click.option("--name", metavar="N", default="", help="Display name.")
 @click.option("--lang", type=click.Choice(["pl", "en"]), default="en", show_default=True,
@@ -229,7 +238,7 @@ def user_add(email: str, password: str, admin: bool, name: str, lang: str, if_mi
     from corpmail.models import User
 
     email = validate_email(email)
-    _check_password(password)
+    password = _check_password(password)
     name = name.strip()
     if len(name) > 120:
         raise ValueError("the name is too long (at most 120 characters)")
@@ -352,7 +361,7 @@ def account_group() -> None:
 @click.option("--server", "server_name", metavar="SERVER", required=True,
               help="Name of the mail server (see `corpmail server add`).")
 @click.option("--login", metavar="L", required=True, help="IMAP/SMTP login.")
-@click.option("--password", metavar="P", required=True, help="IMAP/SMTP password (stored encrypted).")
+@click.option("--password", metavar="P", required=True, help="IMAP/SMTP password, stored encrypted ('-': read it from stdin).")
 @click.option("--folder", "folders", metavar="FOLDER=ROLE", multiple=True, required=True,
               help="A folder to scan and its role (Received, Sent, Spam, Trash, All); repeatable.")
 @click.option("--actions", metavar="A,B,...", required=True,
@@ -373,7 +382,7 @@ def account_add(name: str, server_name: str, login: str, password: str, folders:
     login = login.strip()
     if not login or len(login) > 254:
         raise click.BadParameter("the login must be 1 to 254 characters", param_hint="'--login'")
-    _check_password(password)
+    password = _check_password(password)
     folder_roles = _parse_folders(folders)
     action_names = _parse_actions(actions)
     if db.session.scalar(select(ScannerAccount.id).where(ScannerAccount.name == name)) is not None:
@@ -420,7 +429,10 @@ def _users_for(emails: tuple[str, ...]) -> list:
 @with_appcontext
 @cli_errors
 def grant_command(account: str, emails: tuple[str, ...]) -> None:
-    """Let users open mailbox ACCOUNT from the top bar (autologin)."""
+    """Let the users with these EMAILS open mailbox ACCOUNT from the top bar (autologin).
+
+    Unknown e-mails are refused and then nothing changes; existing grants are kept.
+    """
     from corpmail.models import AutologinGrant
 
     mailbox = _require_account(account)
@@ -441,7 +453,10 @@ def grant_command(account: str, emails: tuple[str, ...]) -> None:
 @with_appcontext
 @cli_errors
 def revoke_command(account: str, emails: tuple[str, ...]) -> None:
-    """Take away users' access to mailbox ACCOUNT."""
+    """Take away the access of the users with these EMAILS to mailbox ACCOUNT.
+
+    Unknown e-mails are refused and then nothing changes.
+    """
     mailbox = _require_account(account)
     users = _users_for(emails)
     by_user = {g.user_id: g for g in mailbox.grants}
@@ -490,8 +505,10 @@ def config_show(as_json: bool) -> None:
 def config_set(key: str, value: str) -> None:
     """Set KEY to VALUE; `corpmail config show` lists the keys.
 
-    Booleans take on/off, lists take items separated by spaces or commas
-    (an empty VALUE clears them). Takes effect at the next scan.
+    Numbers are checked against their range; booleans take on/off;
+    choices are matched ignoring case ("new-ticket" = "new ticket");
+    lists take items separated by spaces or commas (an empty VALUE clears
+    them). An invalid VALUE changes nothing. Takes effect at the next scan.
     """
     from corpmail.configuration import apply_settings, format_value, get_setting, setting_value
     from corpmail.models import MailConfiguration
@@ -517,9 +534,12 @@ def import_command(kind: str, file: Path, skip_existing: bool) -> None:
     """Import contacts, accounts or leads from a CSV FILE.
 
     The header row names the fields:
+
+    \b
     contacts: first_name, last_name, email, secondary_email, phone, account (by name), owner;
     accounts: name, email, website, domains (separated by spaces), number, owner;
     leads: company, name, email, status, owner.
+
     UTF-8 (with or without BOM) or Windows-1250; comma, semicolon or tab separated.
     Every row is checked first: if any is wrong, nothing is imported.
     """

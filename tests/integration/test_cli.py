@@ -86,6 +86,15 @@ def test_user_add(cli):
     assert db.session.scalar(select(User).where(User.email == "boss@example.test")).is_admin
 
 
+def test_passwords_can_come_from_stdin(cli):
+    result = cli.invoke(args=["user", "add", "p@example.test", "--password", "-"], input="from stdin 1\n")
+    assert result.exit_code == 0, result.stderr
+    assert "from stdin" not in result.stdout
+    assert db.session.scalar(select(User)).check_password("from stdin 1")
+    result = cli.invoke(args=["user", "add", "q@example.test", "--password", "-"], input="\n")
+    assert result.exit_code != 0 and "password is empty" in result.stderr
+
+
 def test_user_add_refusals_are_one_line(cli):
     invoke(cli, "user add jan@example.test --password pw")
     err = invoke(cli, "user add JAN@example.test --password pw", ok=False).stderr
