@@ -239,15 +239,7 @@ def test_wrong_password_locks_then_verification_unlocks(
     assert run.status == "Error" and run.error == account.last_error
 
     # The admin got an e-mail, through the SMTP relay into a real mailbox.
-    deadline = time.monotonic() + 10
-    subjects: list[str] = []
-    while time.monotonic() < deadline and not subjects:
-        client = dovecot.client(notify_login, notify_password)
-        client.select_folder("INBOX", readonly=True)
-        uids = client.search("ALL")
-        subjects = [v[b"ENVELOPE"].subject.decode() for v in client.fetch(uids, ["ENVELOPE"]).values()]
-        client.logout()
-        time.sleep(0.05)
+    subjects = read_subjects(dovecot, notify_login, notify_password, "locked")
     assert any("locked" in s and account.name in s for s in subjects), subjects
 
     # Locked accounts are not scanned; verification keeps it locked while the login fails.
@@ -354,3 +346,62 @@ def test_busy_mailbox_is_refused(dovecot, scanner_account):
     assert result.busy and result.status == "Busy" and result.run_id is None
     lease.release(scanner_account.id, "someone-else")
     assert not scan(scanner_account).busy
+
+
+def read_subjects(dovecot, login, password, wanted: str, timeout: float = 10) -> list[str]:
+    """Subjects in a mailbox's INBOX, waiting until one contains `wanted`."""
+    deadline = time.monotonic() + timeout
+    subjects: list[str] = []
+    while time.monotonic() < deadline:
+        client = dovecot.client(login, password)
+        client.select_folder("INBOX", readonly=True)
+        uids = client.search("ALL")
+        subjects = [v[b"ENVELOPE"].subject.decode() for v in client.fetch(uids, ["ENVELOPE"]).values()]
+        client.logout()
+        if any(wanted in s for s in subjects):
+            break
+        time.sleep(0.05)
+    return subjects
+
+
+def test_long_scan_alert_is_mailed_once(app, dovecot, smtp_relay, scanner_account):
+    from datetime import timedelta
+
+    from corpmail.models.base import utcnow
+    from corpmail.scanner.scheduler import ScannerService
+
+    login, password = dovecot.add_user()
+    MailConfiguration.get().notification_email = login
+    now = utcnow()
+    run = ScanRun(account_id=scanner_account.id, account_name=scanner_account.name,
+                  status="In progress", started_at=now - timedelta(minutes=45), heartbeat_at=now)
+    db.session.add(run)
+    db.session.commit()
+    service = ScannerService(app)
+    service.alert_long_scans()
+    service.alert_long_scans()  # once per run
+    subjects = read_subjects(dovecot, login, password, "running for")
+    assert len([s for s in subjects if "running for 45 minutes" in s]) == 1, subjects
+
+
+def test_background_scan_from_the_admin_runner(app, dovecot, scanner_account, admin_user):
+    import threading
+
+    from corpmail.scanner.runner import start_scan_in_background
+
+    dovecot.append(scanner_account.login, scanner_account.password, "INBOX", make_message("bg"))
+    app.config["SCAN_IN_THREAD"] = True
+    assert start_scan_in_background(app, trigger="admin", user_id=admin_user.id)
+    for thread in threading.enumerate():
+        if thread.name == "corpmail-scan":
+            thread.join(30)
+    db.session.expire_all()
+    run = db.session.scalar(select(ScanRun))
+    assert (run.status, run.trigger, run.triggered_by_id, run.stored) == ("OK", "admin", admin_user.id, 1)
+
+    # Refused while a (live) run is in progress.
+    from corpmail.models.base import utcnow
+
+    db.session.add(ScanRun(account_name="x", status="In progress", heartbeat_at=utcnow()))
+    db.session.commit()
+    assert start_scan_in_background(app, trigger="admin", user_id=admin_user.id) is False
