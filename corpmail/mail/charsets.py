@@ -23,6 +23,7 @@ _ALIASES = {
     "unicode-1-1-utf-7": "utf-7", "utf8": "utf-8", "x-utf-8": "utf-8",
 }
 _ASCII_LABELS = frozenset({"us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "us"})
+_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 _CP_RE = re.compile(r"^(?:cp|win|windows|x-cp)[-_ ]?(\d{3,4})$")
 
 
@@ -95,7 +96,10 @@ def decode_bytes(data: bytes, charset: str | None, defects: list[str], what: str
             defects.append(f"{note}, decoded as {used}")
         return text
     try:
-        return data.decode(codec)
+        text = data.decode(codec)
+        if codec.startswith(("utf-7", "utf-16", "utf-32")) and _SURROGATE_RE.search(text):
+            text = _SURROGATE_RE.sub("\ufffd", text)  # lone surrogates cannot be stored
+        return text
     except UnicodeDecodeError:
         pass
     if codec != "utf-8":

@@ -383,10 +383,13 @@ def test_nul_bytes_and_html_only():
     b"Content-Type: multipart/mixed; boundary=a\r\n\r\n" + b"--a\r\nContent-Type: multipart/mixed;"
     b" boundary=a\r\n\r\n" * 200,
     b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nSGVsbG8=",
+    b"Content-Type: text/plain; charset=utf-7\r\n\r\n+2D0- lone surrogate, NUL:\x00",
 ])
 def test_never_raises_on_odd_input(raw):
     m = parse_message(raw)
     assert isinstance(m, ParsedMessage) and m.size == len(raw)
+    m.text.encode("utf-8")
+    assert "\x00" not in m.text
     message_key(m)
 
 
