@@ -12,7 +12,7 @@ import hashlib
 import mimetypes
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import Compat32, compat32
@@ -108,6 +108,7 @@ _SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 _B64_JUNK_RE = re.compile(rb"[^A-Za-z0-9+/]")
 _ADDRESS_HEADERS = ("from", "to", "cc", "bcc", "reply-to")
 _MAX_DEPTH = 40
+_FUTURE_SLACK = timedelta(days=7)
 _PLAIN_CTE = frozenset({"", "7bit", "8bit", "binary", "7-bit", "8-bit", "none"})
 _EXTENSIONS = {
     "message/rfc822": ".eml", "message/delivery-status": ".txt", "text/plain": ".txt",
@@ -545,12 +546,15 @@ def _date(value: str | None, defects: list[str]) -> datetime | None:
         defects.append(f"Date header unreadable: {value[:60]!r}")
         return None
     try:
-        if parsed.tzinfo is None:
-            return parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (OverflowError, ValueError):
         defects.append(f"Date header out of range: {value[:60]!r}")
         return None
+    # A date years ahead (spam, broken clocks: "Mon, 30 Jun 3609") would sort first forever.
+    if parsed > datetime.now(UTC) + _FUTURE_SLACK:
+        defects.append(f"Date header in the future, ignored: {value[:60]!r}")
+        return None
+    return parsed
 
 
 def _first_id(value: str | None) -> str | None:

@@ -267,6 +267,7 @@ def test_transfer_encodings_and_charsets():
     ("Pn, 29 paX 2007 21:13:00 +0100", None),
     ("yesterday", None),
     ("Mon, 30 Jun 99999 15:33:50 +0600", None),
+    ("Mon, 30 Jun 3609 15:33:50 +0600", None),  # plain_emails/raw_email_bad_time.eml
 ])
 def test_dates_are_utc_or_none(value, expected):
     m = parse_message(build(f"Date: {value}\nSubject: d\n"))
