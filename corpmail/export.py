@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from corpmail.extensions import db
-from corpmail.models import Account, Contact, Email, EmailAttachment, EmailSeen, Lead, ScannerAccount, Ticket
+from corpmail.models import (
+    Account,
+    Contact,
+    Email,
+    EmailAttachment,
+    EmailSeen,
+    Lead,
+    ScannerAccount,
+    Ticket,
+)
 
 _CHUNK = 500  # ids per IN (...) query: well under every backend's parameter limit
 _MODELS = {"contact": Contact, "account": Account, "lead": Lead, "ticket": Ticket}

@@ -15,7 +15,9 @@ MAX_LOCAL_PART_LENGTH = 64
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 # The local part of an address: the dot-atom of RFC 5322 (quoted local parts are
 # legal but nobody types them into a CRM; refusing them keeps matching simple).
-_LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$", re.I)
+_LOCAL = re.compile(
+    r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$", re.IGNORECASE
+)
 _LIST_SEPARATORS = re.compile(r"[\s,;]+")
 
 
@@ -41,8 +43,7 @@ def _to_ascii_hostname(name: str) -> str:
 
 
 def _check_hostname(name: str, what: str) -> str:
-    if name.endswith("."):
-        name = name[:-1]  # a fully qualified name may end with the root dot
+    name = name.removesuffix(".")  # a fully qualified name may end with the root dot
     if not name:
         raise ValueError(f"{what} is empty")
     ascii_name = _to_ascii_hostname(name)
@@ -150,8 +151,7 @@ def validate_domain(value: str) -> str:
     if not isinstance(value, str):
         raise ValueError("domain must be text")
     text = value.strip()
-    if text.startswith("@"):
-        text = text[1:]
+    text = text.removeprefix("@")
     if not text:
         raise ValueError("domain is empty")
     if len(text) > MAX_HOST_LENGTH:

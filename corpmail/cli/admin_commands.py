@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -106,7 +107,7 @@ def cli_errors(func_):
 def _check_password(password: str, what: str = "password") -> str:
     """The password as given, or read from stdin when given as '-' (keeps it out of `ps`)."""
     if password == "-":
-        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         raise click.BadParameter(f"the {what} is empty")
     if len(password) > MAX_PASSWORD:
