@@ -424,7 +424,7 @@ def _users_for(emails: tuple[str, ...]) -> list:
     return users
 
 
-@click.command(cls=OneLineCommand, name="grant")
+@click.command(cls=OneLineCommand, name="grant", short_help="Give users access to a mailbox (autologin).")
 @click.argument("account")
 @click.argument("emails", nargs=-1, required=True)
 @with_appcontext
@@ -448,7 +448,7 @@ def grant_command(account: str, emails: tuple[str, ...]) -> None:
     db.session.commit()
 
 
-@click.command(cls=OneLineCommand, name="revoke")
+@click.command(cls=OneLineCommand, name="revoke", short_help="Take users' access to a mailbox away.")
 @click.argument("account")
 @click.argument("emails", nargs=-1, required=True)
 @with_appcontext
