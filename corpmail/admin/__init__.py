@@ -8,4 +8,4 @@ bp = Blueprint("admin", __name__)
 # Every route of this blueprint is admin-only; the check is here, not per view.
 bp.before_request(require_admin)
 
-from corpmail.admin import views  # noqa: E402,F401
+from corpmail.admin import views  # noqa: F401

@@ -14,7 +14,6 @@ from corpmail.admin.forms import FOLDER_ROLE_LABELS, PostForm, ScannerAccountFor
 from corpmail.extensions import db
 from corpmail.mail.errors import MailError
 from corpmail.models import MailServer, MessageFailure, ScannerAccount, ScannerFolder, ScanRun, User
-from corpmail.models.base import utcnow
 from corpmail.models.emails import EmailSeen
 from corpmail.models.mailboxes import FOLDER_ROLES
 
@@ -44,8 +43,12 @@ def accounts():
 
 def _fill_choices(form: ScannerAccountForm, account: ScannerAccount | None) -> None:
     servers = db.session.scalars(select(MailServer).order_by(MailServer.name)).all()
-    form.server_id.choices = [(s.id, s.name + ("" if s.active else " " + _("(inactive)"))) for s in servers]
-    users = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.name, User.email)).all()
+    form.server_id.choices = [
+        (s.id, s.name + ("" if s.active else " " + _("(inactive)"))) for s in servers
+    ]
+    users = db.session.scalars(
+        select(User).where(User.active.is_(True)).order_by(User.name, User.email)
+    ).all()
     form.owner_id.choices = [(u.id, f"{u.label} <{u.email}>" if u.name else u.email) for u in users]
     statuses = [("Active", _("Active")), ("Inactive", _("Inactive"))]
     if account is not None and account.status == "Locked":
@@ -70,7 +73,9 @@ def _edit(account: ScannerAccount | None):
         if action_errors:
             form.actions.errors = list(action_errors)
             ok = False
-        name_query = select(ScannerAccount.id).where(func.lower(ScannerAccount.name) == form.name.data.lower())
+        name_query = select(ScannerAccount.id).where(
+            func.lower(ScannerAccount.name) == form.name.data.lower()
+        )
         if account is not None:
             name_query = name_query.where(ScannerAccount.id != account.id)
         if db.session.scalar(name_query) is not None:
@@ -78,7 +83,12 @@ def _edit(account: ScannerAccount | None):
             ok = False
         server = db.session.get(MailServer, form.server_id.data)
         needs_password = account is None or not account.password_encrypted
-        if needs_password and not form.password.data and server is not None and server.auth_method == "basic":
+        if (
+            needs_password
+            and not form.password.data
+            and server is not None
+            and server.auth_method == "basic"
+        ):
             form.password.errors.append(_("A password is required for this mail server."))
             ok = False
         if ok:
@@ -102,14 +112,23 @@ def _edit(account: ScannerAccount | None):
             account.owner_id = form.owner_id.data
             db.session.commit()
             if is_new:
-                flash(_("Scanner account %(name)s added. Now choose the folders to scan.", name=account.name), "success")
+                flash(
+                    _(
+                        "Scanner account %(name)s added. Now choose the folders to scan.",
+                        name=account.name,
+                    ),
+                    "success",
+                )
                 return redirect(url_for("admin.account_folders", account_id=account.id))
             flash(_("Scanner account %(name)s saved.", name=account.name), "success")
             return redirect(url_for("admin.accounts"))
     if form.is_submitted():
         flash(_("Please correct the marked fields."), "danger")
     return render_template(
-        "admin/account_form.html", form=form, account=account, registry=registry,
+        "admin/account_form.html",
+        form=form,
+        account=account,
+        registry=registry,
         post_form=PostForm(),
     )
 
@@ -133,13 +152,21 @@ def account_delete(account_id: int):
         select(ScanRun.id).where(ScanRun.account_id == account.id, ScanRun.status == "In progress")
     )
     if running:
-        flash(_("Scanner account %(name)s is being scanned now; stop the scan first.", name=account.name), "danger")
+        flash(
+            _(
+                "Scanner account %(name)s is being scanned now; stop the scan first.",
+                name=account.name,
+            ),
+            "danger",
+        )
         return redirect(url_for("admin.accounts"))
     name = account.name
     # Explicit, so SQLite without enforced foreign keys behaves like PostgreSQL.
     db.session.execute(delete(EmailSeen).where(EmailSeen.account_id == account.id))
     db.session.execute(delete(MessageFailure).where(MessageFailure.account_id == account.id))
-    db.session.execute(update(ScanRun).where(ScanRun.account_id == account.id).values(account_id=None))
+    db.session.execute(
+        update(ScanRun).where(ScanRun.account_id == account.id).values(account_id=None)
+    )
     db.session.delete(account)
     db.session.commit()
     flash(_("Scanner account %(name)s deleted. Its e-mails stay in the CRM.", name=name), "success")
@@ -175,16 +202,23 @@ def build_tree(server_folders, stored: dict[str, ScannerFolder]) -> list[FolderR
         row_stored = stored.get(folder.name)
         rows.append(
             FolderRow(
-                name=folder.name, label=parts[-1], depth=len(parts) - 1,
+                name=folder.name,
+                label=parts[-1],
+                depth=len(parts) - 1,
                 role=row_stored.role if row_stored else "",
                 selectable="\\noselect" not in flags and "\\nonexistent" not in flags,
-                special_use=folder.special_use, stored=row_stored,
+                special_use=folder.special_use,
+                stored=row_stored,
             )
         )
     on_server = {f.name for f in server_folders}
     for name, folder in sorted(stored.items()):
         if name not in on_server:
-            rows.append(FolderRow(name=name, label=name, depth=0, role=folder.role, missing=True, stored=folder))
+            rows.append(
+                FolderRow(
+                    name=name, label=name, depth=0, role=folder.role, missing=True, stored=folder
+                )
+            )
     return rows
 
 
@@ -192,7 +226,9 @@ def _list_server_folders(account: ScannerAccount):
     from corpmail.mail.imap import ImapSession
 
     # A page waits for this: never the full scan timeout.
-    with ImapSession.for_account(account, timeout=min(current_app.config["IMAP_TIMEOUT"], 10.0)) as session:
+    with ImapSession.for_account(
+        account, timeout=min(current_app.config["IMAP_TIMEOUT"], 10.0)
+    ) as session:
         return session.list_folders()
 
 
@@ -213,7 +249,10 @@ def account_folders(account_id: int):
     form = PostForm()
     if form.validate_on_submit():
         if server_folders is None:
-            flash(_("The folders could not be saved: the server's folder list could not be read."), "danger")
+            flash(
+                _("The folders could not be saved: the server's folder list could not be read."),
+                "danger",
+            )
         else:
             on_server = {f.name for f in server_folders}
             wanted: dict[str, str] = {}
@@ -221,7 +260,7 @@ def account_folders(account_id: int):
             for key, name in request.form.items():
                 if not key.startswith("folder-"):
                     continue
-                role = request.form.get("role-" + key[len("folder-"):], "")
+                role = request.form.get("role-" + key[len("folder-") :], "")
                 if role and role not in FOLDER_ROLES:
                     bad = True
                     continue
@@ -236,7 +275,9 @@ def account_folders(account_id: int):
                         if row is not None:
                             db.session.delete(row)
                     elif row is None:
-                        db.session.add(ScannerFolder(account=account, name=name, role=role, missing=False))
+                        db.session.add(
+                            ScannerFolder(account=account, name=name, role=role, missing=False)
+                        )
                     else:
                         row.role = role
                         row.missing = name not in on_server
@@ -247,11 +288,18 @@ def account_folders(account_id: int):
     if server_folders is not None:
         rows = build_tree(server_folders, stored)
     else:
-        rows = [FolderRow(name=f.name, label=f.name, depth=0, role=f.role, missing=f.missing, stored=f)
-                for f in stored.values()]
+        rows = [
+            FolderRow(name=f.name, label=f.name, depth=0, role=f.role, missing=f.missing, stored=f)
+            for f in stored.values()
+        ]
     return render_template(
-        "admin/account_folders.html", account=account, rows=rows, error=error, form=form,
-        roles=FOLDER_ROLE_LABELS, connected=server_folders is not None,
+        "admin/account_folders.html",
+        account=account,
+        rows=rows,
+        error=error,
+        form=form,
+        roles=FOLDER_ROLE_LABELS,
+        connected=server_folders is not None,
     )
 
 
@@ -275,7 +323,17 @@ def account_verify(account_id: int):
     db.session.expire_all()
     account = _get_account(account_id)
     if account.status == "Locked":
-        flash(_("%(name)s is still locked: %(error)s", name=account.name, error=account.last_error or "?"), "warning")
+        flash(
+            _(
+                "%(name)s is still locked: %(error)s",
+                name=account.name,
+                error=account.last_error or "?",
+            ),
+            "warning",
+        )
     else:
-        flash(_("%(name)s verified: status %(status)s.", name=account.name, status=_(account.status)), "success")
+        flash(
+            _("%(name)s verified: status %(status)s.", name=account.name, status=_(account.status)),
+            "success",
+        )
     return redirect(url_for("admin.account_edit", account_id=account.id))

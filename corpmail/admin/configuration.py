@@ -8,7 +8,13 @@ from flask_babel import lazy_gettext as _l
 
 from corpmail.admin import bp
 from corpmail.admin.forms import PostForm
-from corpmail.configuration import SETTINGS, SettingsError, apply_settings, format_value, setting_value
+from corpmail.configuration import (
+    SETTINGS,
+    SettingsError,
+    apply_settings,
+    format_value,
+    setting_value,
+)
 from corpmail.extensions import db
 from corpmail.models import MailConfiguration
 
@@ -44,7 +50,9 @@ def configuration():
         posted: dict[str, object] = {}
         for key, setting in SETTINGS.items():
             # An unticked checkbox is simply absent from the post.
-            posted[key] = key in request.form if setting.kind == "bool" else request.form.get(key, "")
+            posted[key] = (
+                key in request.form if setting.kind == "bool" else request.form.get(key, "")
+            )
         try:
             apply_settings(row, posted)  # validates everything before changing anything
         except SettingsError as exc:
@@ -61,12 +69,17 @@ def configuration():
     else:
         db.session.commit()  # MailConfiguration.get() may have created the row
     groups = [
-        (gid, label, icon, [s for s in SETTINGS.values() if s.group == gid]) for gid, label, icon in GROUPS
+        (gid, label, icon, [s for s in SETTINGS.values() if s.group == gid])
+        for gid, label, icon in GROUPS
     ]
     known = {g[0] for g in GROUPS}
     others = [s for s in SETTINGS.values() if s.group not in known]
     if others:
         groups.append(("other", _l("Other"), "sliders", others))
     return render_template(
-        "admin/configuration.html", groups=groups, values=values, errors=errors, form=form,
+        "admin/configuration.html",
+        groups=groups,
+        values=values,
+        errors=errors,
+        form=form,
     )

@@ -68,9 +68,7 @@ def safe_label(form, field) -> None:
     for ch in field.data or "":
         if ch in _LABEL_PUNCTUATION or unicodedata.category(ch)[0] in "LN":
             continue
-        raise ValidationError(
-            _l("Use letters, digits, spaces and . _ - ( ) & + , @ / : ' # only.")
-        )
+        raise ValidationError(_l("Use letters, digits, spaces and . _ - ( ) & + , @ / : ' # only."))
 
 
 def host_validator(form, field) -> None:
@@ -129,29 +127,37 @@ class OrderedActionsField(Field):
 
 class MailServerForm(FlaskForm):
     name = StringField(
-        _l("Name"), filters=[strip_filter], validators=[DataRequired(), Length(min=1, max=50), safe_label]
+        _l("Name"),
+        filters=[strip_filter],
+        validators=[DataRequired(), Length(min=1, max=50), safe_label],
     )
     active = BooleanField(_l("Active"), default=True)
     visible = BooleanField(_l("Visible to users (Roundcube)"), default=True)
     auth_method = SelectField(_l("Authentication"), choices=AUTH_LABELS, default="basic")
 
     imap_host = StringField(
-        _l("IMAP host"), filters=[strip_filter], validators=[DataRequired(), Length(max=255), host_validator]
+        _l("IMAP host"),
+        filters=[strip_filter],
+        validators=[DataRequired(), Length(max=255), host_validator],
     )
     imap_security = SelectField(_l("IMAP security"), choices=SECURITY_LABELS, default="ssl")
     imap_port = IntegerField(
-        _l("IMAP port"), validators=[Optional(), port_validator],
+        _l("IMAP port"),
+        validators=[Optional(), port_validator],
         description=_l("Empty: 143, or 993 with SSL/TLS."),
     )
     imap_validate_cert = BooleanField(_l("Validate the IMAP server's certificate"), default=True)
 
     smtp_host = StringField(
-        _l("SMTP host"), filters=[strip_filter], validators=[Optional(), Length(max=255), host_validator],
+        _l("SMTP host"),
+        filters=[strip_filter],
+        validators=[Optional(), Length(max=255), host_validator],
         description=_l("Used by Roundcube to send mail. Empty: no sending."),
     )
     smtp_security = SelectField(_l("SMTP security"), choices=SECURITY_LABELS, default="starttls")
     smtp_port = IntegerField(
-        _l("SMTP port"), validators=[Optional(), port_validator],
+        _l("SMTP port"),
+        validators=[Optional(), port_validator],
         description=_l("Empty: 25, 587 with STARTTLS, 465 with SSL/TLS."),
     )
     smtp_validate_cert = BooleanField(_l("Validate the SMTP server's certificate"), default=True)
@@ -163,7 +169,9 @@ class MailServerForm(FlaskForm):
     )
 
     # Only for Test connection: never stored.
-    test_login = StringField(_l("Login (optional)"), filters=[strip_filter], validators=[Length(max=254)])
+    test_login = StringField(
+        _l("Login (optional)"), filters=[strip_filter], validators=[Length(max=254)]
+    )
     test_password = PasswordField(_l("Password (optional)"), validators=[Length(max=1024)])
 
     submit = SubmitField(_l("Save"))
@@ -179,9 +187,19 @@ class MailServerForm(FlaskForm):
         """Copy the stored fields (not the test credentials) onto a MailServer."""
         self.fill_default_ports()
         for name in (
-            "name", "active", "visible", "auth_method", "imap_host", "imap_port", "imap_security",
-            "imap_validate_cert", "smtp_security", "smtp_validate_cert", "rc_spellcheck",
-            "rc_ip_check", "rc_identities_level",
+            "name",
+            "active",
+            "visible",
+            "auth_method",
+            "imap_host",
+            "imap_port",
+            "imap_security",
+            "imap_validate_cert",
+            "smtp_security",
+            "smtp_validate_cert",
+            "rc_spellcheck",
+            "rc_ip_check",
+            "rc_identities_level",
         ):
             setattr(server, name, getattr(self, name).data)
         server.smtp_host = self.smtp_host.data or None
@@ -191,7 +209,9 @@ class MailServerForm(FlaskForm):
 class ConnectionTestForm(FlaskForm):
     """Test connection from the server list: optional credentials for an IMAP login."""
 
-    login = StringField(_l("Login (optional)"), filters=[strip_filter], validators=[Length(max=254)])
+    login = StringField(
+        _l("Login (optional)"), filters=[strip_filter], validators=[Length(max=254)]
+    )
     password = PasswordField(_l("Password (optional)"), validators=[Length(max=1024)])
     submit = SubmitField(_l("Test connection"))
 
@@ -214,7 +234,8 @@ def _list_validator(check, what):
 
 class ScannerAccountForm(FlaskForm):
     name = StringField(
-        _l("Name"), filters=[strip_filter],
+        _l("Name"),
+        filters=[strip_filter],
         validators=[DataRequired(), Length(min=1, max=100), safe_label],
         description=_l("The label of the mailbox in the top bar."),
     )
@@ -223,27 +244,35 @@ class ScannerAccountForm(FlaskForm):
         _l("Login"), filters=[strip_filter], validators=[DataRequired(), Length(max=254)]
     )
     password = PasswordField(
-        _l("Password"), validators=[Length(max=1024)],
+        _l("Password"),
+        validators=[Length(max=1024)],
         description=_l("Stored encrypted and never shown. Leave empty to keep the current one."),
     )
     status = SelectField(_l("Status"), default="Active")
     actions = OrderedActionsField(_l("Scanner actions"))
     search_fields = MultiCheckboxField(
-        _l("Search fields"), choices=[(k, SEARCH_FIELD_LABELS[k]) for k in SEARCH_FIELDS],
+        _l("Search fields"),
+        choices=[(k, SEARCH_FIELD_LABELS[k]) for k in SEARCH_FIELDS],
         default=list(SEARCH_FIELDS),
     )
     email_exceptions = TextAreaField(
-        _l("E-mail exceptions"), validators=[Length(max=100_000), _list_validator(validation.validate_email, "e-mail")],
-        description=_l("Mail from (or, for sent mail, to) these addresses is skipped. One per line."),
+        _l("E-mail exceptions"),
+        validators=[Length(max=100_000), _list_validator(validation.validate_email, "e-mail")],
+        description=_l(
+            "Mail from (or, for sent mail, to) these addresses is skipped. One per line."
+        ),
         render_kw={"rows": 3},
     )
     domain_exceptions = TextAreaField(
-        _l("Domain exceptions"), validators=[Length(max=100_000), _list_validator(validation.validate_domain, "domain")],
+        _l("Domain exceptions"),
+        validators=[Length(max=100_000), _list_validator(validation.validate_domain, "domain")],
         description=_l("Mail from (or, for sent mail, to) these domains is skipped. One per line."),
         render_kw={"rows": 3},
     )
     owner_id = SelectField(
-        _l("Owner"), coerce=int, validators=[DataRequired()],
+        _l("Owner"),
+        coerce=int,
+        validators=[DataRequired()],
         description=_l("Created e-mails and tickets are assigned to this user."),
     )
     submit = SubmitField(_l("Save"))
@@ -253,3 +282,27 @@ class PostForm(FlaskForm):
     """A bare form for POST buttons (delete, stop, retry, run): the CSRF token only."""
 
     next = HiddenField()
+
+
+# Values stored in English and shown through _() in the templates: listed here so that
+# Babel's extraction finds them.
+STORED_VALUE_LABELS = [
+    _l("OK"),
+    _l("In progress"),
+    _l("Stopped"),
+    _l("Error"),
+    _l("Active"),
+    _l("Inactive"),
+    _l("Locked"),
+    _l("skipped"),
+    _l("failed"),
+    _l("quarantined"),
+    _l("Open"),
+    _l("In progress"),
+    _l("Wait for response"),
+    _l("Answered"),
+    _l("Closed"),
+    _l("Rejected"),
+    _l("reopen"),
+    _l("new ticket"),
+]

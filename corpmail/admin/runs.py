@@ -19,7 +19,10 @@ log = logging.getLogger(__name__)
 PER_PAGE = 30
 RETRY_OUTCOMES = {
     "stored": (_l("stored."), "success"),
-    "duplicate": (_l("already stored (same Message-ID); marked as seen in this mailbox."), "success"),
+    "duplicate": (
+        _l("already stored (same Message-ID); marked as seen in this mailbox."),
+        "success",
+    ),
     "skipped": (_l("skipped by the filters (see the run's events)."), "info"),
     "failed": (_l("it failed again:"), "danger"),
     "gone": (_l("the message is no longer on the server and no copy was kept."), "warning"),
@@ -35,15 +38,21 @@ def _in_progress_ids() -> list[int]:
 
     close_stale_runs()  # a run whose process died must not keep the button disabled
     return list(
-        db.session.scalars(select(ScanRun.id).where(ScanRun.status == "In progress").order_by(ScanRun.id))
+        db.session.scalars(
+            select(ScanRun.id).where(ScanRun.status == "In progress").order_by(ScanRun.id)
+        )
     )
 
 
 def run_as_json(run: ScanRun) -> dict:
     data = {name: getattr(run, name) for name in COUNTERS}
     data.update(
-        id=run.id, status=run.status, account=run.account_name,
-        duration_s=run.duration_s, error=run.error, stop_requested=run.stop_requested,
+        id=run.id,
+        status=run.status,
+        account=run.account_name,
+        duration_s=run.duration_s,
+        error=run.error,
+        stop_requested=run.stop_requested,
     )
     return data
 
@@ -51,20 +60,28 @@ def run_as_json(run: ScanRun) -> dict:
 @bp.route("/runs")
 def runs():
     page = db.paginate(
-        select(ScanRun).order_by(ScanRun.id.desc()), per_page=PER_PAGE, max_per_page=PER_PAGE,
+        select(ScanRun).order_by(ScanRun.id.desc()),
+        per_page=PER_PAGE,
+        max_per_page=PER_PAGE,
         error_out=False,
     )
     running = _in_progress_ids()
     latest = db.session.scalar(select(ScanRun.id).order_by(ScanRun.id.desc()).limit(1)) or 0
     return render_template(
-        "admin/runs.html", page=page, running=running, latest_id=latest, post_form=PostForm(),
+        "admin/runs.html",
+        page=page,
+        running=running,
+        latest_id=latest,
+        post_form=PostForm(),
     )
 
 
 @bp.route("/runs/status.json")
 def runs_status():
     """Polled by the history page: in-progress runs with their counters, and the newest run id."""
-    rows = db.session.scalars(select(ScanRun).where(ScanRun.status == "In progress").order_by(ScanRun.id)).all()
+    rows = db.session.scalars(
+        select(ScanRun).where(ScanRun.status == "In progress").order_by(ScanRun.id)
+    ).all()
     watched: list[int] = []
     for part in request.args.get("ids", "").split(","):
         if part.isdigit() and len(watched) < 100:
@@ -111,7 +128,10 @@ def run_stop(run_id: int):
         from corpmail.scanner.runner import request_stop
 
         request_stop(run.id, current_user.id)
-        flash(_("Stop requested for run %(id)d: it stops after the current message.", id=run.id), "info")
+        flash(
+            _("Stop requested for run %(id)d: it stops after the current message.", id=run.id),
+            "info",
+        )
     if form.next.data == "detail":
         return redirect(url_for("admin.run_detail", run_id=run.id))
     return redirect(url_for("admin.runs"))
@@ -124,17 +144,25 @@ def run_detail(run_id: int):
         abort(404)
     events = db.paginate(
         select(ScanEvent).where(ScanEvent.run_id == run.id).order_by(ScanEvent.id),
-        per_page=100, max_per_page=100, error_out=False,
+        per_page=100,
+        max_per_page=100,
+        error_out=False,
     )
     failures = []
     if run.account_id is not None:
         failures = db.session.scalars(
             select(MessageFailure)
-            .where(MessageFailure.account_id == run.account_id, MessageFailure.resolved_at.is_(None))
+            .where(
+                MessageFailure.account_id == run.account_id, MessageFailure.resolved_at.is_(None)
+            )
             .order_by(MessageFailure.quarantined.desc(), MessageFailure.id)
         ).all()
     return render_template(
-        "admin/run_detail.html", run=run, events=events, failures=failures, post_form=PostForm(),
+        "admin/run_detail.html",
+        run=run,
+        events=events,
+        failures=failures,
+        post_form=PostForm(),
         counters=COUNTERS,
     )
 

@@ -53,7 +53,10 @@ def servers():
         ).all()
     )
     return render_template(
-        "admin/servers.html", servers=rows, counts=counts, post_form=PostForm(),
+        "admin/servers.html",
+        servers=rows,
+        counts=counts,
+        post_form=PostForm(),
     )
 
 
@@ -78,7 +81,8 @@ def _edit(server: MailServer | None):
             form.apply_to(server)
             db.session.commit()
             flash(
-                _("Mail server %(name)s added.", name=server.name) if is_new
+                _("Mail server %(name)s added.", name=server.name)
+                if is_new
                 else _("Mail server %(name)s saved.", name=server.name),
                 "success",
             )
@@ -104,14 +108,17 @@ def server_delete(server_id: int):
     if not PostForm().validate_on_submit():
         abort(400)
     users = db.session.scalars(
-        select(ScannerAccount.name).where(ScannerAccount.server_id == server.id).order_by(ScannerAccount.name)
+        select(ScannerAccount.name)
+        .where(ScannerAccount.server_id == server.id)
+        .order_by(ScannerAccount.name)
     ).all()
     if users:
         flash(
             _(
                 "Mail server %(name)s cannot be deleted: it is used by the scanner accounts %(accounts)s."
                 " Move or delete those accounts first.",
-                name=server.name, accounts=", ".join(users),
+                name=server.name,
+                accounts=", ".join(users),
             ),
             "danger",
         )

@@ -12,7 +12,13 @@ from sqlalchemy import func, select
 
 from corpmail.extensions import db
 from corpmail.models import (
-    Email, MailConfiguration, MailServer, MessageFailure, ScannerAccount, ScannerFolder, ScanRun,
+    Email,
+    MailConfiguration,
+    MailServer,
+    MessageFailure,
+    ScannerAccount,
+    ScannerFolder,
+    ScanRun,
 )
 from corpmail.models.base import utcnow
 
@@ -39,10 +45,20 @@ def count(model) -> int:
 
 def server_data(**overrides) -> dict:
     data = {
-        "name": "Main IMAP", "active": "y", "visible": "y", "auth_method": "basic",
-        "imap_host": "imap.example.com", "imap_security": "ssl", "imap_port": "",
-        "imap_validate_cert": "y", "smtp_host": "smtp.example.com", "smtp_security": "starttls",
-        "smtp_port": "", "smtp_validate_cert": "y", "rc_identities_level": "0", "submit": "Save",
+        "name": "Main IMAP",
+        "active": "y",
+        "visible": "y",
+        "auth_method": "basic",
+        "imap_host": "imap.example.com",
+        "imap_security": "ssl",
+        "imap_port": "",
+        "imap_validate_cert": "y",
+        "smtp_host": "smtp.example.com",
+        "smtp_security": "starttls",
+        "smtp_port": "",
+        "smtp_validate_cert": "y",
+        "rc_identities_level": "0",
+        "submit": "Save",
     }
     data.update(overrides)
     return data
@@ -115,14 +131,29 @@ def test_server_add_with_default_ports_then_edit(admin, post_form):
     listing = text(admin.get("/admin/servers"))
     assert "Żółw Mail (HQ)" in listing and "imap.example.com:993" in listing
 
-    resp = post_form(admin, f"/admin/servers/{server.id}/edit", server_data(
-        name="HQ", imap_host="IMAP.Example.COM", imap_security="none", imap_port="1143",
-        smtp_host="", visible=None, rc_spellcheck="y", rc_identities_level="3"))
+    resp = post_form(
+        admin,
+        f"/admin/servers/{server.id}/edit",
+        server_data(
+            name="HQ",
+            imap_host="IMAP.Example.COM",
+            imap_security="none",
+            imap_port="1143",
+            smtp_host="",
+            visible=None,
+            rc_spellcheck="y",
+            rc_identities_level="3",
+        ),
+    )
     assert resp.status_code == 302
     db.session.expire_all()
     server = db.session.get(MailServer, server.id)
     assert (server.name, server.imap_host, server.imap_port, server.imap_security) == (
-        "HQ", "imap.example.com", 1143, "none")
+        "HQ",
+        "imap.example.com",
+        1143,
+        "none",
+    )
     assert server.smtp_host is None and server.visible is False
     assert server.rc_spellcheck is True and server.rc_identities_level == 3
 
@@ -154,14 +185,16 @@ def test_delete_asks_for_confirmation(admin, mail_server):
     assert 'data-confirm="Delete the mail server Test Dovecot?"' in page
 
 
-def test_test_connection_from_the_list_shows_capabilities_and_login(admin, post_form, mail_server,
-                                                                      mailbox):
+def test_test_connection_from_the_list_shows_capabilities_and_login(
+    admin, post_form, mail_server, mailbox
+):
     login, password = mailbox
-    resp = post_form(admin, f"/admin/servers/{mail_server.id}/test",
-                     {"login": login, "password": password})
+    resp = post_form(
+        admin, f"/admin/servers/{mail_server.id}/test", {"login": login, "password": password}
+    )
     assert resp.status_code == 200
     page = text(resp)
-    caps = re.search(r'data-role="capabilities">(.*?)</dd>', page, re.S).group(1)
+    caps = re.search(r'data-role="capabilities">(.*?)</dd>', page, re.DOTALL).group(1)
     assert "IMAP4REV1" in caps and "IDLE" in caps  # post-login capabilities of Dovecot
     assert "Connected" in page and "ms</dd>" in page  # latency shown
     assert "PIPELINING" in page or "8BITMIME" in page  # SMTP EHLO extensions of the relay
@@ -169,19 +202,30 @@ def test_test_connection_from_the_list_shows_capabilities_and_login(admin, post_
 
 
 def test_test_connection_shows_the_login_refusal(admin, post_form, mail_server, mailbox):
-    resp = post_form(admin, f"/admin/servers/{mail_server.id}/test",
-                     {"login": mailbox[0], "password": "wrong-password"})
+    resp = post_form(
+        admin,
+        f"/admin/servers/{mail_server.id}/test",
+        {"login": mailbox[0], "password": "wrong-password"},
+    )
     page = text(resp)
     assert "Login refused" in page and "AUTHENTICATIONFAILED" in page.upper()
 
 
-def test_test_connection_on_the_form_uses_the_form_values_and_saves_nothing(admin, post_form,
-                                                                            dovecot):
+def test_test_connection_on_the_form_uses_the_form_values_and_saves_nothing(
+    admin, post_form, dovecot
+):
     from corpmail.devstack.dovecot import free_port
 
-    data = server_data(name="Probe", imap_host=dovecot.host, imap_port=str(dovecot.imap_port),
-                       imap_security="starttls", imap_validate_cert=None, smtp_host="",
-                       submit=None, test="Test connection")
+    data = server_data(
+        name="Probe",
+        imap_host=dovecot.host,
+        imap_port=str(dovecot.imap_port),
+        imap_security="starttls",
+        imap_validate_cert=None,
+        smtp_host="",
+        submit=None,
+        test="Test connection",
+    )
     page = text(post_form(admin, "/admin/servers/new", data))
     assert "STARTTLS" in page or "IMAP4REV1" in page
     assert re.search(r"TLS</dt><dd[^>]*>TLSv1\.[23]", page), "the TLS version is shown"
@@ -190,7 +234,7 @@ def test_test_connection_on_the_form_uses_the_form_values_and_saves_nothing(admi
     closed = free_port()
     data.update(imap_security="none", imap_port=str(closed))
     page = text(post_form(admin, "/admin/servers/new", data))
-    error = re.search(r'data-role="error">(.*?)</div>', page, re.S).group(1)
+    error = re.search(r'data-role="error">(.*?)</div>', page, re.DOTALL).group(1)
     assert str(closed) in error and "refused" in error.lower()
     assert count(MailServer) == 0
 
@@ -198,10 +242,16 @@ def test_test_connection_on_the_form_uses_the_form_values_and_saves_nothing(admi
 # --------------------------------------------------------------------------- scanner accounts
 def account_data(server_id: int, owner_id: int, actions: list[str], **overrides) -> dict:
     data = {
-        "name": "Sales desk", "server_id": str(server_id), "login": "sales@corp.test",
-        "password": "s3cret", "status": "Active", "actions": actions,
+        "name": "Sales desk",
+        "server_id": str(server_id),
+        "login": "sales@corp.test",
+        "password": "s3cret",
+        "status": "Active",
+        "actions": actions,
         "search_fields": ["contacts.email", "accounts.domains"],
-        "email_exceptions": "", "domain_exceptions": "", "owner_id": str(owner_id),
+        "email_exceptions": "",
+        "domain_exceptions": "",
+        "owner_id": str(owner_id),
         "submit": "Save",
     }
     for index, name in enumerate(actions, start=1):
@@ -213,8 +263,9 @@ def account_data(server_id: int, owner_id: int, actions: list[str], **overrides)
 def test_account_add_refuses_actions_in_the_wrong_order(admin, post_form, mail_server, admin_user):
     data = account_data(mail_server.id, admin_user.id, ["bind-email", "create-email"])
     page = text(post_form(admin, "/admin/accounts/new", data))
-    assert re.search(r'data-role="actions-error">Action bind-email needs create-email before it',
-                     page)
+    assert re.search(
+        r'data-role="actions-error">Action bind-email needs create-email before it', page
+    )
     assert count(ScannerAccount) == 0
 
     # Same boxes, reordered with the order numbers (what the up/down buttons do): accepted.
@@ -225,11 +276,17 @@ def test_account_add_refuses_actions_in_the_wrong_order(admin, post_form, mail_s
     assert account.actions == ["create-email", "bind-email"]
 
 
-def test_account_add_validates_exceptions_and_names(admin, post_form, mail_server, admin_user,
-                                                     scanner_account):
-    data = account_data(mail_server.id, admin_user.id, ["create-email"],
-                        name=scanner_account.name, email_exceptions="ok@x.test\nnot-an-address",
-                        domain_exceptions="bad domain!.test")
+def test_account_add_validates_exceptions_and_names(
+    admin, post_form, mail_server, admin_user, scanner_account
+):
+    data = account_data(
+        mail_server.id,
+        admin_user.id,
+        ["create-email"],
+        name=scanner_account.name,
+        email_exceptions="ok@x.test\nnot-an-address",
+        domain_exceptions="bad domain!.test",
+    )
     page = text(post_form(admin, "/admin/accounts/new", data))
     assert "not-an-address" in page and "is not an e-mail address" in page
     assert "is not a valid domain" in page
@@ -237,9 +294,13 @@ def test_account_add_validates_exceptions_and_names(admin, post_form, mail_serve
 
 
 def test_account_add_and_edit(admin, post_form, mail_server, admin_user):
-    data = account_data(mail_server.id, admin_user.id, ["create-email", "bind-email", "create-ticket"],
-                        email_exceptions="NoReply@Example.com, alerts@example.com",
-                        domain_exceptions="@Newsletter.Example.com")
+    data = account_data(
+        mail_server.id,
+        admin_user.id,
+        ["create-email", "bind-email", "create-ticket"],
+        email_exceptions="NoReply@Example.com, alerts@example.com",
+        domain_exceptions="@Newsletter.Example.com",
+    )
     resp = post_form(admin, "/admin/accounts/new", data)
     assert resp.status_code == 302 and "/folders" in resp.headers["Location"]
     account = db.session.scalar(select(ScannerAccount))
@@ -254,9 +315,13 @@ def test_account_add_and_edit(admin, post_form, mail_server, admin_user):
     assert "s3cret" not in edit_page and account.password_encrypted not in edit_page
 
     # A blank password keeps the stored one; an admin may move it to Inactive.
-    resp = post_form(admin, f"/admin/accounts/{account.id}/edit",
-                     account_data(mail_server.id, admin_user.id, ["create-email"], password="",
-                                  status="Inactive"))
+    resp = post_form(
+        admin,
+        f"/admin/accounts/{account.id}/edit",
+        account_data(
+            mail_server.id, admin_user.id, ["create-email"], password="", status="Inactive"
+        ),
+    )
     assert resp.status_code == 302
     db.session.expire_all()
     account = db.session.get(ScannerAccount, account.id)
@@ -264,20 +329,31 @@ def test_account_add_and_edit(admin, post_form, mail_server, admin_user):
     assert account.actions == ["create-email"]
 
     # Locked is not a status an admin can choose.
-    page = text(post_form(admin, f"/admin/accounts/{account.id}/edit",
-                          account_data(mail_server.id, admin_user.id, ["create-email"], status="Locked")))
+    page = text(
+        post_form(
+            admin,
+            f"/admin/accounts/{account.id}/edit",
+            account_data(mail_server.id, admin_user.id, ["create-email"], status="Locked"),
+        )
+    )
     assert "Not a valid choice" in page
 
 
 def test_a_new_account_needs_a_password(admin, post_form, mail_server, admin_user):
-    page = text(post_form(admin, "/admin/accounts/new",
-                          account_data(mail_server.id, admin_user.id, ["create-email"], password="")))
+    page = text(
+        post_form(
+            admin,
+            "/admin/accounts/new",
+            account_data(mail_server.id, admin_user.id, ["create-email"], password=""),
+        )
+    )
     assert "A password is required" in page
     assert count(ScannerAccount) == 0
 
 
-def test_locked_account_shows_its_error_and_verify_now_unlocks_it(admin, post_form, scanner_account,
-                                                                  dovecot):
+def test_locked_account_shows_its_error_and_verify_now_unlocks_it(
+    admin, post_form, scanner_account, dovecot
+):
     real_password = scanner_account.password
     scanner_account.status = "Locked"
     scanner_account.locked_at = utcnow()
@@ -289,16 +365,29 @@ def test_locked_account_shows_its_error_and_verify_now_unlocks_it(admin, post_fo
     assert "Login refused: old error" in page and "Verify now" in page
     assert "Locked" in text(admin.get("/admin/accounts"))
 
-    page = text(post_form(admin, f"/admin/accounts/{scanner_account.id}/verify", follow_redirects=True))
+    page = text(
+        post_form(admin, f"/admin/accounts/{scanner_account.id}/verify", follow_redirects=True)
+    )
     assert "is still locked" in page and "AUTHENTICATIONFAILED" in page.upper()
 
     # Fix the password: blank keeps it, so give it; the status stays Locked until verified.
-    resp = post_form(admin, f"/admin/accounts/{scanner_account.id}/edit", account_data(
-        scanner_account.server_id, scanner_account.owner_id, list(scanner_account.actions),
-        name=scanner_account.name, login=scanner_account.login, password=real_password,
-        status="Locked"))
+    resp = post_form(
+        admin,
+        f"/admin/accounts/{scanner_account.id}/edit",
+        account_data(
+            scanner_account.server_id,
+            scanner_account.owner_id,
+            list(scanner_account.actions),
+            name=scanner_account.name,
+            login=scanner_account.login,
+            password=real_password,
+            status="Locked",
+        ),
+    )
     assert resp.status_code == 302
-    page = text(post_form(admin, f"/admin/accounts/{scanner_account.id}/verify", follow_redirects=True))
+    page = text(
+        post_form(admin, f"/admin/accounts/{scanner_account.id}/verify", follow_redirects=True)
+    )
     assert "verified: status Active" in page
     db.session.expire_all()
     account = db.session.get(ScannerAccount, scanner_account.id)
@@ -318,12 +407,18 @@ def test_folder_tree_is_read_live_and_roles_are_saved(admin, post_form, scanner_
     page = text(resp)
     names = re.findall(r'<tr class="[^"]*" data-folder="([^"]+)"', page)
     assert names[0] == "INBOX"
-    for name in ["Sent", "Projects", "Projects/Alpha", "Projects/Alpha/Invoices", "Archive 2024",
-                 "Old/Gone"]:
+    for name in [
+        "Sent",
+        "Projects",
+        "Projects/Alpha",
+        "Projects/Alpha/Invoices",
+        "Archive 2024",
+        "Old/Gone",
+    ]:
         assert name in names, (name, names)
     # Children come right after their parent, indented one step more.
     i = names.index("Projects")
-    assert names[i + 1:i + 3] == ["Projects/Alpha", "Projects/Alpha/Invoices"]
+    assert names[i + 1 : i + 3] == ["Projects/Alpha", "Projects/Alpha/Invoices"]
     row = page.split('data-folder="Projects/Alpha/Invoices"', 1)[1].split("</tr>", 1)[0]
     assert "padding-left: 3.0rem" in row and ">Invoices<" in row
     gone = page.split('data-folder="Old/Gone"', 1)[1].split("</tr>", 1)[0]
@@ -339,14 +434,21 @@ def test_folder_tree_is_read_live_and_roles_are_saved(admin, post_form, scanner_
     resp = post_form(admin, f"/admin/accounts/{scanner_account.id}/folders", data)
     assert resp.status_code == 302
     db.session.expire_all()
-    saved = dict(db.session.execute(
-        select(ScannerFolder.name, ScannerFolder.role).where(ScannerFolder.account_id == scanner_account.id)
-    ).all())
+    saved = dict(
+        db.session.execute(
+            select(ScannerFolder.name, ScannerFolder.role).where(
+                ScannerFolder.account_id == scanner_account.id
+            )
+        ).all()
+    )
     assert saved == {"INBOX": "Received", "Sent": "Sent", "Projects/Alpha/Invoices": "All"}
 
     # A folder name the server does not have is not stored from a forged post.
-    post_form(admin, f"/admin/accounts/{scanner_account.id}/folders",
-              {"folder-1": "Nope", "role-1": "Received"})
+    post_form(
+        admin,
+        f"/admin/accounts/{scanner_account.id}/folders",
+        {"folder-1": "Nope", "role-1": "Received"},
+    )
     assert count(ScannerFolder) == 3
 
 
@@ -365,14 +467,23 @@ def config_form(client) -> dict:
     """The configuration form as the browser would post it, unchanged."""
     page = client.get("/admin/configuration").get_data(as_text=True)
     data: dict = {}
-    for name, value in re.findall(r'<input class="form-control[^"]*" type="(?:number|text|email)" '
-                                  r'id="\w+" name="(\w+)" value="([^"]*)"', page):
+    for name, value in re.findall(
+        r'<input class="form-control[^"]*" type="(?:number|text|email)" '
+        r'id="\w+" name="(\w+)" value="([^"]*)"',
+        page,
+    ):
         data[name] = html.unescape(value)
-    for name in re.findall(r'type="checkbox" role="switch" id="\w+" name="(\w+)" value="on" checked', page):
+    for name in re.findall(
+        r'type="checkbox" role="switch" id="\w+" name="(\w+)" value="on" checked', page
+    ):
         data[name] = "on"
-    for name, body in re.findall(r'<select class="form-select[^"]*" id="\w+" name="(\w+)">(.*?)</select>', page, re.S):
+    for name, body in re.findall(
+        r'<select class="form-select[^"]*" id="\w+" name="(\w+)">(.*?)</select>', page, re.DOTALL
+    ):
         data[name] = re.search(r'<option value="([^"]*)" selected', body).group(1)
-    for name, body in re.findall(r'<textarea[^>]* name="(\w+)"[^>]*>(.*?)</textarea>', page, re.S):
+    for name, body in re.findall(
+        r'<textarea[^>]* name="(\w+)"[^>]*>(.*?)</textarea>', page, re.DOTALL
+    ):
         data[name] = html.unescape(body)
     return data
 
@@ -383,31 +494,54 @@ def test_configuration_form_has_every_setting_and_saves(admin, post_form):
     data = config_form(admin)
     bools = [k for k, s in SETTINGS.items() if s.kind == "bool"]
     assert set(SETTINGS) - set(bools) <= set(data), set(SETTINGS) - set(data)
-    data.update(scan_interval="120", max_messages_per_run="50", email_exceptions="A@x.test\nb@y.test",
-                notification_email="Ops@Corp.test", ticket_on_closed_reply="new ticket",
-                ticket_prefix="HD", mail_icon_refresh_s="300")
+    data.update(
+        scan_interval="120",
+        max_messages_per_run="50",
+        email_exceptions="A@x.test\nb@y.test",
+        notification_email="Ops@Corp.test",
+        ticket_on_closed_reply="new ticket",
+        ticket_prefix="HD",
+        mail_icon_refresh_s="300",
+    )
     data.pop("skip_auto_generated", None)  # untick
     data["mark_seen"] = "on"
     resp = post_form(admin, "/admin/configuration", data, follow_redirects=True)
     assert "Mail configuration saved" in text(resp)
     db.session.expire_all()
     row = MailConfiguration.get()
-    assert (row.scan_interval, row.max_messages_per_run, row.mark_seen, row.skip_auto_generated) == (
-        120, 50, True, False)
+    assert (
+        row.scan_interval,
+        row.max_messages_per_run,
+        row.mark_seen,
+        row.skip_auto_generated,
+    ) == (120, 50, True, False)
     assert row.email_exceptions == "a@x.test\nb@y.test"
     assert (row.notification_email, row.ticket_on_closed_reply, row.ticket_prefix) == (
-        "ops@corp.test", "new ticket", "HD")
+        "ops@corp.test",
+        "new ticket",
+        "HD",
+    )
     assert row.mail_icon_refresh_s == 300
     # The page shows the stored values back.
     again = config_form(admin)
-    assert again["scan_interval"] == "120" and "mark_seen" in again and "skip_auto_generated" not in again
+    assert (
+        again["scan_interval"] == "120"
+        and "mark_seen" in again
+        and "skip_auto_generated" not in again
+    )
 
 
 def test_configuration_refuses_invalid_values_and_saves_nothing(admin, post_form):
     data = config_form(admin)
-    data.update(scan_interval="0", mail_icon_refresh_s="4", notification_email="not an address",
-                domain_exceptions="good.test bad_domain!", ticket_prefix="T-1",
-                ticket_default_status="Closed", max_messages_per_run="77")
+    data.update(
+        scan_interval="0",
+        mail_icon_refresh_s="4",
+        notification_email="not an address",
+        domain_exceptions="good.test bad_domain!",
+        ticket_prefix="T-1",
+        ticket_default_status="Closed",
+        max_messages_per_run="77",
+    )
     resp = post_form(admin, "/admin/configuration", data)
     assert resp.status_code == 200
     page = text(resp)
@@ -421,9 +555,9 @@ def test_configuration_refuses_invalid_values_and_saves_nothing(admin, post_form
 
 
 # --------------------------------------------------------------------------- download history
-def test_run_manually_scans_in_the_background_and_the_history_shows_it(admin, post_form,
-                                                                       scanner_account, dovecot,
-                                                                       admin_user):
+def test_run_manually_scans_in_the_background_and_the_history_shows_it(
+    admin, post_form, scanner_account, dovecot, admin_user
+):
     for n in range(3):
         dovecot.append(scanner_account.login, scanner_account.password, "INBOX", message(n))
 
@@ -432,8 +566,11 @@ def test_run_manually_scans_in_the_background_and_the_history_shows_it(admin, po
     assert resp.status_code == 302 and "/admin/runs" in resp.headers["Location"]
     assert time.monotonic() - started < 5  # the request only starts the thread
 
-    run = wait_for(lambda: db.session.scalar(
-        select(ScanRun).where(ScanRun.status != "In progress").order_by(ScanRun.id.desc())))
+    run = wait_for(
+        lambda: db.session.scalar(
+            select(ScanRun).where(ScanRun.status != "In progress").order_by(ScanRun.id.desc())
+        )
+    )
     assert run.trigger == "admin" and run.triggered_by_id == admin_user.id
     assert (run.status, run.fetched, run.stored) == ("OK", 3, 3)
     assert count(Email) == 3
@@ -445,23 +582,36 @@ def test_run_manually_scans_in_the_background_and_the_history_shows_it(admin, po
     status = admin.get("/admin/runs/status.json").get_json()
     assert status["latest_id"] == run.id and status["running"] == []
     status = admin.get(f"/admin/runs/status.json?ids={run.id}").get_json()
-    assert status["runs"][str(run.id)]["stored"] == 3 and status["runs"][str(run.id)]["status"] == "OK"
+    assert (
+        status["runs"][str(run.id)]["stored"] == 3 and status["runs"][str(run.id)]["status"] == "OK"
+    )
 
     detail = text(admin.get(f"/admin/runs/{run.id}"))
     assert "Scan run" in detail and re.search(r'data-counter="fetched">3<', detail)
 
 
-def test_a_running_scan_disables_the_button_shows_progress_and_can_be_stopped(admin, post_form,
-                                                                             scanner_account,
-                                                                             admin_user):
-    run = ScanRun(account_id=scanner_account.id, account_name=scanner_account.name, trigger="cli",
-                  status="In progress", heartbeat_at=utcnow(), fetched=7, stored=5, skipped=2)
+def test_a_running_scan_disables_the_button_shows_progress_and_can_be_stopped(
+    admin, post_form, scanner_account, admin_user
+):
+    run = ScanRun(
+        account_id=scanner_account.id,
+        account_name=scanner_account.name,
+        trigger="cli",
+        status="In progress",
+        heartbeat_at=utcnow(),
+        fetched=7,
+        stored=5,
+        skipped=2,
+    )
     db.session.add(run)
     db.session.commit()
 
     page = text(admin.get("/admin/runs"))
-    button = re.search(r'<button type="submit" class="btn btn-sm btn-primary"([^>]*)>[^<]*<svg.*?Run scanning manually',
-                       page, re.S)
+    button = re.search(
+        r'<button type="submit" class="btn btn-sm btn-primary"([^>]*)>[^<]*<svg.*?Run scanning manually',
+        page,
+        re.DOTALL,
+    )
     assert button and "disabled" in button.group(1)
     assert f'data-running="{run.id}"' in page
     row = page.split(f'data-run-id="{run.id}"', 1)[1].split("</tr>", 1)[0]
@@ -484,28 +634,52 @@ def test_a_running_scan_disables_the_button_shows_progress_and_can_be_stopped(ad
 
 
 def test_stop_ends_a_real_background_scan(admin, post_form, scanner_account, dovecot):
-    dovecot.append_many(scanner_account.login, scanner_account.password, "INBOX",
-                        [message(n) for n in range(300)])
+    dovecot.append_many(
+        scanner_account.login, scanner_account.password, "INBOX", [message(n) for n in range(300)]
+    )
     assert post_form(admin, "/admin/runs/start").status_code == 302
-    run = wait_for(lambda: db.session.scalar(select(ScanRun).order_by(ScanRun.id.desc())), step=0.01)
+    run = wait_for(
+        lambda: db.session.scalar(select(ScanRun).order_by(ScanRun.id.desc())), step=0.01
+    )
     post_form(admin, f"/admin/runs/{run.id}/stop")
-    run = wait_for(lambda: db.session.scalar(
-        select(ScanRun).where(ScanRun.id == run.id, ScanRun.status != "In progress")))
+    run = wait_for(
+        lambda: db.session.scalar(
+            select(ScanRun).where(ScanRun.id == run.id, ScanRun.status != "In progress")
+        )
+    )
     assert run.status == "Stopped", (run.status, run.stored, run.error)
     assert run.stored < 300 and run.stopped_by_id is not None
-    assert "Ada Admin" in text(admin.get("/admin/runs")).split(f'data-run-id="{run.id}"', 1)[1].split("</tr>")[0]
+    assert (
+        "Ada Admin"
+        in text(admin.get("/admin/runs")).split(f'data-run-id="{run.id}"', 1)[1].split("</tr>")[0]
+    )
 
 
 def test_retry_stores_a_quarantined_message(admin, post_form, scanner_account):
     raw = message(42, subject="Quarantined but fine")
     message_id = re.search(rb"Message-ID: <([^>]+)>", raw).group(1).decode()
-    run = ScanRun(account_id=scanner_account.id, account_name=scanner_account.name, status="OK",
-                  trigger="scheduler", finished_at=utcnow(), failed=1, quarantined=1)
+    run = ScanRun(
+        account_id=scanner_account.id,
+        account_name=scanner_account.name,
+        status="OK",
+        trigger="scheduler",
+        finished_at=utcnow(),
+        failed=1,
+        quarantined=1,
+    )
     db.session.add(run)
     db.session.flush()
-    failure = MessageFailure(account_id=scanner_account.id, folder="INBOX", uidvalidity=1, uid=4242,
-                             attempts=3, last_error="RuntimeError: boom", subject="Quarantined but fine",
-                             quarantined=True, raw=raw)
+    failure = MessageFailure(
+        account_id=scanner_account.id,
+        folder="INBOX",
+        uidvalidity=1,
+        uid=4242,
+        attempts=3,
+        last_error="RuntimeError: boom",
+        subject="Quarantined but fine",
+        quarantined=True,
+        raw=raw,
+    )
     db.session.add(failure)
     db.session.commit()
 
@@ -524,7 +698,8 @@ def test_retry_stores_a_quarantined_message(admin, post_form, scanner_account):
     assert db.session.get(MessageFailure, failure.id).resolved_at is not None
 
     # A second retry does not store it twice.
-    resp = post_form(admin, f"/admin/failures/{failure.id}/retry", {"next": str(run.id)},
-                     follow_redirects=True)
+    resp = post_form(
+        admin, f"/admin/failures/{failure.id}/retry", {"next": str(run.id)}, follow_redirects=True
+    )
     assert "already stored" in text(resp)
     assert count(Email) == 1

@@ -50,19 +50,30 @@ def test_plain_user_gets_403_on_every_admin_route(app, client_as, plain_user, po
             assert resp.status_code == 403, (method, url, resp.status_code)
 
 
-def test_plain_user_gets_403_with_real_ids_too(app, client_as, plain_user, post_form, mail_server,
-                                              scanner_account):
+def test_plain_user_gets_403_with_real_ids_too(
+    app, client_as, plain_user, post_form, mail_server, scanner_account
+):
     """Same check with ids that exist, so no 404 could hide a missing admin check."""
     from corpmail.extensions import db
     from corpmail.models import MessageFailure, ScanRun
 
     run = ScanRun(account_id=scanner_account.id, account_name=scanner_account.name, status="OK")
-    failure = MessageFailure(account_id=scanner_account.id, folder="INBOX", uidvalidity=1, uid=1,
-                             quarantined=True, raw=b"Subject: x\r\n\r\nx\r\n")
+    failure = MessageFailure(
+        account_id=scanner_account.id,
+        folder="INBOX",
+        uidvalidity=1,
+        uid=1,
+        quarantined=True,
+        raw=b"Subject: x\r\n\r\nx\r\n",
+    )
     db.session.add_all([run, failure])
     db.session.commit()
-    ids = {"server_id": mail_server.id, "account_id": scanner_account.id, "run_id": run.id,
-           "failure_id": failure.id}
+    ids = {
+        "server_id": mail_server.id,
+        "account_id": scanner_account.id,
+        "run_id": run.id,
+        "failure_id": failure.id,
+    }
     user_client = client_as(plain_user)
     for rule in _admin_rules(app):
         url = rule.rule
@@ -121,7 +132,9 @@ def test_status_json_admin(client_as, admin_user):
     assert resp.get_json() == {"running": [], "latest_id": 0, "runs": {}}
 
 
-@pytest.mark.parametrize("path", ["/admin/servers/new", "/admin/accounts/new", "/admin/configuration"])
+@pytest.mark.parametrize(
+    "path", ["/admin/servers/new", "/admin/accounts/new", "/admin/configuration"]
+)
 def test_admin_forms_carry_a_csrf_token(client_as, admin_user, path):
     html = client_as(admin_user).get(path).get_data(as_text=True)
     assert 'name="csrf_token"' in html
