@@ -226,13 +226,11 @@ class AccountScan:
             return
         finfo = FolderInfo(name=folder.name, role=folder.role, uidvalidity=state.uidvalidity)
         seen_ok: list[int] = []
-        done = 0
         returned: set[int] = set()
-        for uid, raw in imap.fetch_raw(uids, self.batch_size):
+        for done, (uid, raw) in enumerate(imap.fetch_raw(uids, self.batch_size), start=1):
             returned.add(uid)
             outcome = self.process(folder, finfo, uid, raw, by_uid.get(uid))
-            del raw
-            done += 1
+            del raw  # one message in memory at a time, besides the fetched batch
             if uid not in by_uid:
                 self.budget -= 1
             if outcome in ("stored", "duplicate", "skipped"):
@@ -524,7 +522,7 @@ def _scan_account(account_id, trigger, user_id, progress, stop_event) -> ScanRes
     except MailError as exc:
         db.session.rollback()
         _error(run, result, str(exc))
-    except Exception as exc:  # noqa: BLE001 - a bug must still close the run
+    except Exception as exc:  # a bug must still close the run
         log.exception("scan of account %s failed", result.account)
         db.session.rollback()
         _error(run, result, _short_error(exc))

@@ -81,7 +81,7 @@ def send_notification(subject: str, body: str, server_id: int | None = None) -> 
                 except MailError as exc:
                     last_error = exc
         log.warning("notification %r not sent: %s", subject, last_error)
-    except Exception:  # noqa: BLE001 - a notification never breaks a scan
+    except Exception:  # a notification never breaks a scan
         log.exception("notification %r not sent", subject)
     return False
 

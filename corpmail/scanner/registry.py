@@ -17,6 +17,7 @@ class Action:
     name: ClassVar[str]
     description: ClassVar[object]  # lazy_gettext string
     requires: ClassVar[tuple[str, ...]] = ()
+    position: ClassVar[int] = 100  # where it is listed (forms, defaults); built-ins 10..40
 
     def run(self, ctx: ScanContext) -> None:  # pragma: no cover - interface
         raise NotImplementedError
@@ -33,6 +34,9 @@ def register(cls: type[Action]) -> type[Action]:
     if name in ACTIONS and ACTIONS[name] is not cls:
         raise ValueError(f"an action named {name!r} is already registered")
     ACTIONS[name] = cls
+    ordered = sorted(ACTIONS.items(), key=lambda item: item[1].position)  # stable for ties
+    ACTIONS.clear()
+    ACTIONS.update(ordered)
     return cls
 
 
@@ -77,4 +81,4 @@ def validate_actions(names: list[str]) -> list[str]:
 
 # The built-in actions register themselves on import; importing them here means
 # `registry.ACTIONS` is complete for whoever imports the registry.
-from corpmail.scanner import actions as _actions  # noqa: E402,F401
+from corpmail.scanner import actions as _actions  # noqa: F401  (after the registry exists: the actions import it)

@@ -9,7 +9,7 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from corpmail.extensions import db
-from corpmail.models import MessageFailure, ScanRun, ScannerFolder
+from corpmail.models import MessageFailure, ScannerFolder, ScanRun
 from corpmail.scanner import lease
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def _run(app: Flask, trigger: str, user_id: int | None, account_id: int | None) 
     with app.app_context():
         try:
             scan_all(trigger, user_id=user_id, account_id=account_id)
-        except Exception:  # noqa: BLE001 - a thread has nobody to raise to
+        except Exception:  # a thread has nobody to raise to
             log.exception("background scan failed")
         finally:
             db.session.remove()

@@ -6,7 +6,7 @@ import logging
 import signal
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
@@ -52,7 +52,7 @@ class ScannerService:
                             r.account, r.fetched, r.stored, r.duplicates, r.skipped, r.failed,
                             r.quarantined, r.duration_s, f" ({r.error})" if r.error else "",
                         )
-            except Exception:  # noqa: BLE001 - the scheduler must keep running
+            except Exception:  # the scheduler must keep running
                 log.exception("scan job failed")
             finally:
                 db.session.remove()
@@ -64,7 +64,7 @@ class ScannerService:
             try:
                 for v in verify_locked_accounts():
                     log.info("verified %s: %s", v.account, v.outcome)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("verification job failed")
             finally:
                 db.session.remove()
@@ -89,7 +89,7 @@ class ScannerService:
                     if run.id not in self.alerted:
                         self.alerted.add(run.id)
                         notify.long_scan(run)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("long-scan alert job failed")
             finally:
                 db.session.remove()
@@ -107,9 +107,9 @@ class ScannerService:
 
 
 def _now():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def run_scanner(app: Flask) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 
@@ -30,7 +30,7 @@ def make_message(
     msg["To"] = to
     if cc:
         msg["Cc"] = cc
-    msg["Date"] = format_datetime(datetime(2024, 5, 6, 7, 8, next(_n) % 60, tzinfo=timezone.utc))
+    msg["Date"] = format_datetime(datetime(2024, 5, 6, 7, 8, next(_n) % 60, tzinfo=UTC))
     msg["Message-ID"] = msgid or make_msgid(idstring=secrets.token_hex(6), domain="test.example")
     if in_reply_to:
         msg["In-Reply-To"] = in_reply_to

@@ -167,7 +167,7 @@ def test_scanner_process_scans_on_schedule_and_stops_on_sigterm(app, dovecot, sc
             time.sleep(0.1)
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert count(ScanRun, ScanRun.status == "In progress") == 0

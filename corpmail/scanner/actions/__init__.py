@@ -1,3 +1,8 @@
-"""The built-in scanner actions, in their natural order; importing registers them."""
+"""The built-in scanner actions; importing registers them (ordered by their `position`)."""
 
-from corpmail.scanner.actions import create_email, bind_email, open_ticket, create_ticket  # noqa: F401
+from corpmail.scanner.actions import (  # noqa: F401
+    bind_email,
+    create_email,
+    create_ticket,
+    open_ticket,
+)

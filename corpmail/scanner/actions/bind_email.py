@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-
 from sqlalchemy import select
 
 from corpmail.extensions import db
@@ -52,6 +51,7 @@ class BindEmail(Action):
     name = "bind-email"
     description = _l("Bind e-mail: link it to matching contacts, accounts, leads and tickets")
     requires = ("create-email",)
+    position = 20
 
     def run(self, ctx: ScanContext) -> None:
         addresses = bindable_addresses(message_addresses(ctx), ctx.internal_addresses)

@@ -31,6 +31,7 @@ class CreateEmail(Action):
     name = "create-email"
     description = _l("Create e-mail: store the message as an e-mail record")
     requires = ()
+    position = 10
 
     def run(self, ctx: ScanContext) -> None:
         from corpmail.mail.html import sanitize_html

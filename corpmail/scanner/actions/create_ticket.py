@@ -15,6 +15,7 @@ class CreateTicket(Action):
     name = "create-ticket"
     description = _l("Create ticket: received mail that is not a reply opens a ticket")
     requires = ("create-email",)
+    position = 40
 
     def run(self, ctx: ScanContext) -> None:
         if ctx.email is None or ctx.ticket is not None or not ctx.ticket_actions_apply:

@@ -17,6 +17,7 @@ class OpenTicket(Action):
     name = "open-ticket"
     description = _l("Open ticket: a reply to a ticket updates or reopens it")
     requires = ("create-email",)
+    position = 30
 
     def run(self, ctx: ScanContext) -> None:
         if ctx.email is None or not ctx.ticket_actions_apply:
