@@ -120,7 +120,7 @@ def record_emails(record_type: str, record_id: int):
 
 def safe_next(target: str | None, fallback: str) -> str:
     """Only redirect to a path on this site (no scheme, no host, no //)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        if not urlsplit(target).netloc:
-            return target
+    if (target and target.startswith("/") and not target.startswith("//")
+            and "\\" not in target and not urlsplit(target).netloc):
+        return target
     return fallback

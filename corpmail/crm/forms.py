@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import HiddenField, IntegerField, SelectField, StringField, SubmitField, TextAreaField

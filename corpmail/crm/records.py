@@ -14,7 +14,6 @@ from corpmail.extensions import db
 from corpmail.models import Account, Contact, Lead, Ticket
 from corpmail.models.crm import LEAD_STATUSES
 
-
 # -- accounts ---------------------------------------------------------------
 
 @bp.route("/accounts")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
 import pytest
@@ -11,8 +11,17 @@ from sqlalchemy import select
 
 from corpmail.extensions import db
 from corpmail.models import (
-    Account, AutologinGrant, Contact, Email, EmailLink, Lead, MailConfiguration, MailServer,
-    ScannerAccount, Ticket, TicketHistory,
+    Account,
+    AutologinGrant,
+    Contact,
+    Email,
+    EmailLink,
+    Lead,
+    MailConfiguration,
+    MailServer,
+    ScannerAccount,
+    Ticket,
+    TicketHistory,
 )
 
 LIST_PAGES = ["/accounts", "/contacts", "/leads", "/tickets", "/emails"]
@@ -315,7 +324,7 @@ def test_record_page_lists_its_emails_newest_first_paginated(user_client, kind):
               "lead": Lead(name="Lee"), "ticket": Ticket(title="T", number="TT9")}[kind]
     db.session.add(record)
     db.session.flush()
-    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
     for i in range(12):
         email = make_email(f"Subject {i:02d}", start + timedelta(days=i),
                            direction="Sent" if i == 11 else "Received")

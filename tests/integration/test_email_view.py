@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +12,14 @@ from sqlalchemy import select
 from corpmail.extensions import db
 from corpmail.mail.html import sanitize_html
 from corpmail.models import (
-    Account, Contact, Email, EmailAttachment, EmailLink, EmailSeen, MailServer, ScannerAccount,
+    Account,
+    Contact,
+    Email,
+    EmailAttachment,
+    EmailLink,
+    EmailSeen,
+    MailServer,
+    ScannerAccount,
     Ticket,
 )
 from corpmail.storage import store_attachment
@@ -62,7 +69,7 @@ def hostile_email(app):
                   from_name="Mallory", from_address="mallory@evil.example",
                   to=[{"name": "Desk", "email": "desk@corp.example"}],
                   cc=[{"name": "", "email": "boss@corp.example"}],
-                  date=datetime(2024, 5, 6, 7, 8, tzinfo=timezone.utc), direction="Received",
+                  date=datetime(2024, 5, 6, 7, 8, tzinfo=UTC), direction="Received",
                   headers="From: Mallory <mallory@evil.example>\nSubject: Hostile HTML",
                   text_body="Hello there (text part)", html_body=sanitize_html(HOSTILE),
                   defects=["bad charset in Subject"])
@@ -88,7 +95,7 @@ def test_detail_page_shows_headers_defects_and_a_sandboxed_frame(user_client, ho
                      "Hello there (text part)"):
         assert expected in html, expected
     assert "alert(" not in html  # the message's code never reaches the CRM page
-    frame = re.search(r"<iframe[^>]*>", html, re.S).group(0)
+    frame = re.search(r"<iframe[^>]*>", html, re.DOTALL).group(0)
     assert 'sandbox="allow-same-origin allow-popups allow-popups-to-escape-sandbox"' in frame
     assert "allow-scripts" not in frame
     assert f'src="/emails/{hostile_email.id}/body"' in frame
@@ -189,7 +196,7 @@ def test_email_list_search_and_filters(user_client):
     db.session.add_all([sales, desk])
     for i in range(27):
         e = Email(message_key=f"bulk{i}@test", subject=f"Invoice {i}", from_address="billing@vendor.example",
-                  direction="Received", date=datetime(2024, 1, 1 + i, tzinfo=timezone.utc))
+                  direction="Received", date=datetime(2024, 1, 1 + i, tzinfo=UTC))
         e.seen.append(EmailSeen(account=sales, folder="INBOX", uid=i + 1))
         db.session.add(e)
     sent = Email(message_key="sent@test", subject="Our offer", from_address="me@corp.example",
