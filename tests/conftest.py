@@ -6,7 +6,7 @@ Layers:
 - ``app`` (function): a new instance folder and an empty database with the schema from
   ``db.create_all()``; an app context stays pushed for the test, so ``db.session`` works
   directly. Tests under ``tests/integration`` run once on SQLite and once on PostgreSQL
-  (``db_backend``); elsewhere on SQLite only.
+  (``db_kind``); elsewhere on SQLite only. ``db_backend`` gives an empty database URL.
 - Web helpers keep CSRF protection ON: ``client_as`` logs in through the real form,
   ``post_form`` adds a valid token.
 """
@@ -43,11 +43,11 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 def pytest_generate_tests(metafunc) -> None:
     """Integration tests that use the database run on every backend; others on SQLite."""
-    if "db_backend" not in metafunc.fixturenames:
+    if "db_kind" not in metafunc.fixturenames:
         return
     is_integration = "integration" in Path(str(metafunc.definition.fspath)).parts
     params = databases.backends() if is_integration else ["sqlite"]
-    metafunc.parametrize("db_backend", params, indirect=True)
+    metafunc.parametrize("db_kind", params, indirect=True, scope="function")
 
 
 # --------------------------------------------------------------------------- mail stack
@@ -56,18 +56,20 @@ def dovecot():
     """A real Dovecot 2.3 for the whole session, from its own config in a temp folder.
 
     Attributes: ``host``, ``imap_port`` (plain IMAP, STARTTLS offered), ``imaps_port``
-    (implicit TLS, self-signed certificate), ``lmtp_port``, ``base`` (its folder).
+    (implicit TLS, self-signed certificate), ``lmtp_port``, ``submission_port`` (SMTP
+    submission with AUTH and STARTTLS, relaying through ``smtp_relay``), ``base``.
     Methods: ``add_user(login=None, password=None) -> (login, password)`` (a new unique
     mailbox per call; the users file is re-read on the next login), ``append(login,
     password, folder, raw, flags=(), msg_time=None) -> uid``, ``append_many(...)``,
     ``client(login, password)`` (a logged-in imapclient), ``restart()``, ``log_tail()``.
     Wrong passwords cost nothing (no auth penalty), so tests may fail logins freely.
     """
-    from corpmail.devstack.dovecot import Dovecot
+    from corpmail.devstack.dovecot import Dovecot, free_port
 
     # Not under pytest's tmp folder: that is 0700 and the mail uid (nobody) must traverse it.
     base = tempfile.mkdtemp(prefix="corpmail-test-dovecot-")
-    server = Dovecot(base, tls=True)
+    # Submission relays to the smtp_relay fixture, whose port is chosen here.
+    server = Dovecot(base, tls=True, submission_relay=("127.0.0.1", free_port()))
     server.start()
     yield server
     server.stop()
@@ -83,7 +85,8 @@ def smtp_relay(dovecot):
     """
     from corpmail.devstack.smtp_relay import SmtpRelay
 
-    relay = SmtpRelay(dovecot.host, dovecot.lmtp_port).start()
+    relay_host, relay_port = dovecot.submission_relay
+    relay = SmtpRelay(dovecot.host, dovecot.lmtp_port, relay_host, relay_port).start()
     yield relay
     relay.stop()
 
@@ -96,22 +99,41 @@ def mailbox(dovecot) -> tuple[str, str]:
 
 # --------------------------------------------------------------------------- app + db
 @pytest.fixture
-def db_backend(request, tmp_path):
-    """The database URL for this test: ``sqlite`` (a file in the instance folder) or
-    ``postgresql`` (a fresh database on 127.0.0.1:5432, user postgres, dropped after the
-    test; the test is skipped when PostgreSQL is unreachable). Parametrised over both for
-    tests under tests/integration; ``request.node.callspec`` shows which one ran.
-    ``CORPMAIL_TEST_BACKENDS=sqlite`` narrows the run.
+def db_kind(request) -> str:
+    """``"sqlite"`` or ``"postgresql"``: the backend this test runs on. Tests under
+    tests/integration that use ``app`` or ``db_backend`` run once per backend (ids
+    ``[sqlite]`` / ``[postgresql]``); elsewhere SQLite only. PostgreSQL tests are skipped
+    when 127.0.0.1:5432 does not answer. ``CORPMAIL_TEST_BACKENDS=sqlite`` narrows the run.
     """
-    backend = getattr(request, "param", "sqlite")
-    if backend == "sqlite":
+    kind = getattr(request, "param", "sqlite")
+    if kind not in ("sqlite", "postgresql"):
+        raise ValueError(f"unknown database backend {kind}")
+    if kind == "postgresql":
+        reason = databases.pg_unavailable_reason()
+        if reason:
+            pytest.skip(reason)
+    return kind
+
+
+@pytest.fixture
+def db_backend(db_kind, tmp_path):
+    """The URL of a fresh, EMPTY database of this test's backend (no tables): for tests
+    that create the schema themselves (``corpmail init`` / Alembic in a subprocess).
+    SQLite: ``tmp_path/instance/corpmail.db``. PostgreSQL: a new database on
+    127.0.0.1:5432 (user postgres), dropped after the test (~1 s: prefer ``app`` when the
+    test does not need an empty database).
+    """
+    if db_kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'instance' / 'corpmail.db'}"
         return
-    if backend != "postgresql":
-        raise ValueError(f"unknown db_backend {backend}")
-    reason = databases.pg_unavailable_reason()
-    if reason:
-        pytest.skip(reason)
+    name, url = databases.create_pg_database()
+    yield url
+    databases.drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def shared_pg_url():
+    """One PostgreSQL database for the session, used by ``app``; dropped at the end."""
     name, url = databases.create_pg_database()
     yield url
     databases.drop_pg_database(name)
@@ -124,9 +146,13 @@ def app_config() -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(db_backend, tmp_path, app_config):
+def app(request, db_kind, tmp_path, app_config):
     """A fresh app per test: instance folder ``tmp_path/instance``, empty database with the
-    schema from ``db.create_all()``, CSRF ON, IMAP_TIMEOUT 10 s and SCAN_IN_THREAD False
+    schema from ``db.create_all()`` (SQLite: a new file in the instance folder;
+    PostgreSQL: the session's database with every row deleted and sequences restarted
+    before the test, so ids start at 1 -- much faster than a new database; the URL is
+    ``app.config["SQLALCHEMY_DATABASE_URI"]`` for subprocesses), CSRF ON,
+    IMAP_TIMEOUT 10 s and SCAN_IN_THREAD False
     (the admin's "Run scanning manually" runs in the request, so a test sees its result
     and no thread outlives the test; set it True through ``app_config`` to test the thread).
     An app context stays pushed during the test; ``db.session`` is that context's session,
@@ -135,9 +161,13 @@ def app(db_backend, tmp_path, app_config):
     from corpmail.app import create_app
     from corpmail.extensions import db
 
+    if db_kind == "postgresql":
+        url = request.getfixturevalue("shared_pg_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'instance' / 'corpmail.db'}"
     config = {
         "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": db_backend,
+        "SQLALCHEMY_DATABASE_URI": url,
         "WTF_CSRF_ENABLED": True,
         "IMAP_TIMEOUT": 10.0,
         "SCAN_IN_THREAD": False,
@@ -147,6 +177,8 @@ def app(db_backend, tmp_path, app_config):
     ctx = application.app_context()
     ctx.push()
     db.create_all()
+    if db_kind == "postgresql":
+        databases.wipe_pg(db.engine, db.metadata)
     try:
         yield application
     finally:
