@@ -246,6 +246,7 @@ class Dovecot:
         base = self.base
         base.mkdir(parents=True, exist_ok=True)
         base.chmod(0o755)  # the mail uid must traverse it
+        self._stop_orphan()
         shutil.rmtree(base / "run", ignore_errors=True)  # a stale socket delays startup 5 s
         for sub in ("run", "state", "log", "mail"):
             (base / sub).mkdir(exist_ok=True)
@@ -256,6 +257,22 @@ class Dovecot:
             (base / "tls").mkdir(exist_ok=True)
             _self_signed(base / "tls" / "cert.pem", base / "tls" / "key.pem", self.host)
         self.config_file.write_text(self._config())
+
+    def _stop_orphan(self) -> None:
+        """A Dovecot left running on this folder by a killed parent: stop it first."""
+        try:
+            pid = int((self.base / "run" / "master.pid").read_text().split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            return
+        if str(self.config_file).encode() not in cmdline:
+            return
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(150):
+            if not Path(f"/proc/{pid}").exists():
+                return
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
 
     # --------------------------------------------------------------- lifecycle
     def start(self, timeout: float = 20.0) -> "Dovecot":
@@ -364,6 +381,7 @@ class Dovecot:
         if not login or any(c in login for c in ":/\n\r\0 ") or any(c in password for c in ":\n\r\0"):
             raise ValueError("devstack logins may not hold ':', '/', spaces or newlines; "
                              "passwords no ':' or newlines")
+        self.users_dir.mkdir(parents=True, exist_ok=True)
         path = self.users_dir / login
         old_mtime = path.stat().st_mtime if path.exists() else None
         with self._lock:
