@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     lmtp_host, _, lmtp_port = args.lmtp.rpartition(":")
     logging.basicConfig(level=logging.INFO, format="smtp-relay: %(message)s")
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
     relay = SmtpRelay(lmtp_host or "127.0.0.1", int(lmtp_port), args.host, args.port).start()
     print(f"smtp-relay: listening on {relay.host}:{relay.port}, delivering to {args.lmtp}",
           flush=True)
