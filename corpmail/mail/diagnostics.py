@@ -9,7 +9,13 @@ from flask_babel import gettext as _
 
 from corpmail.mail.errors import MailAuthError, MailError
 from corpmail.mail.imap import ImapSession, _config_timeout
-from corpmail.mail.smtp import close_smtp, connect_smtp, map_smtp_error, smtp_tls_version
+from corpmail.mail.smtp import (
+    close_smtp,
+    connect_smtp,
+    map_smtp_error,
+    smtp_login,
+    smtp_tls_version,
+)
 
 MAX_TIMEOUT = 10.0  # a page waits for this; never the full scan timeout
 
@@ -74,7 +80,7 @@ def test_smtp(server, login: str | None = None, password: str | None = None,
         result["ok"] = True
         if login and password and smtp.has_extn("auth"):
             try:
-                smtp.login(login, password)
+                smtp_login(smtp, login, password)
                 result["login"] = "ok"
             except Exception as exc:  # noqa: BLE001
                 error = str(map_smtp_error(exc, host, port, timeout))

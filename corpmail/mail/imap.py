@@ -153,9 +153,18 @@ class ImapSession:
         return session
 
     def login(self, user: str, password: str) -> None:
-        """LOGIN; a refusal raises MailAuthError carrying the server's own text."""
+        """LOGIN; a refusal raises MailAuthError carrying the server's own text.
+
+        Non-ASCII credentials go through AUTHENTICATE PLAIN (UTF-8), which LOGIN's
+        quoted strings cannot carry.
+        """
+        if self._client is None:
+            raise MailConnectionError(_("The IMAP session is closed."))
         try:
-            self._client.login(user, password)
+            if (user + password).isascii():
+                self._client.login(user, password)
+            else:
+                self._client.plain_login(user, password)
         except imap_exc.LoginError as exc:
             raise MailAuthError(_("Login refused: %(text)s", text=server_text(exc))) from exc
         except Exception as exc:  # noqa: BLE001
@@ -172,6 +181,8 @@ class ImapSession:
 
     @property
     def tls_version(self) -> str | None:
+        if self._client is None:
+            return None
         sock = self._client.socket()
         return sock.version() if isinstance(sock, ssl.SSLSocket) else None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import smtplib
 import socket
@@ -88,6 +89,17 @@ def close_smtp(smtp: smtplib.SMTP) -> None:
             pass
 
 
+def smtp_login(smtp: smtplib.SMTP, login: str, password: str) -> None:
+    """AUTH; smtplib encodes credentials as ASCII, so non-ASCII ones go as PLAIN in UTF-8."""
+    if (login + password).isascii():
+        smtp.login(login, password)
+        return
+    token = base64.b64encode(f"\0{login}\0{password}".encode()).decode()
+    code, answer = smtp.docmd("AUTH", "PLAIN " + token)
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, answer)
+
+
 def smtp_tls_version(smtp: smtplib.SMTP) -> str | None:
     sock = smtp.sock
     return sock.version() if isinstance(sock, ssl.SSLSocket) else None
@@ -100,7 +112,7 @@ def send_message(server, msg: EmailMessage, login: str | None = None,
     smtp = connect_smtp(host, port, server.smtp_security, server.smtp_validate_cert, timeout)
     try:
         if login and password:
-            smtp.login(login, password)
+            smtp_login(smtp, login, password)
         refused = smtp.send_message(msg)
         if refused:
             log.warning("SMTP %s:%s refused some recipients: %s", host, port, ", ".join(refused))

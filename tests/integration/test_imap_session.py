@@ -65,6 +65,16 @@ def test_wrong_password_carries_server_text(dovecot, mailbox):
     assert time.monotonic() - start < 2
 
 
+def test_non_ascii_password_logs_in(dovecot):
+    login, password = dovecot.add_user(password="zażółć-gęślą-jaźń")
+    with ImapSession.connect(dovecot.host, dovecot.imap_port, "none") as s:
+        s.login(login, password)
+        assert s.folder_state("INBOX").messages == 0
+    with ImapSession.connect(dovecot.host, dovecot.imap_port, "none") as s:
+        with pytest.raises(MailAuthError):
+            s.login(login, "zażółć-wrong")
+
+
 def test_list_folders_with_special_use(session):
     session.create_folder("Projects/Acme")
     session.create_folder("Zażółć")

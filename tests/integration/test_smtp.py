@@ -71,6 +71,17 @@ def test_submission_with_starttls_and_login(dovecot, smtp_relay):
     assert inbox_subjects(dovecot, rcpt, rcpt_password) == ["Via submission"]
 
 
+def test_submission_with_non_ascii_password(dovecot, smtp_relay):
+    sender, sender_password = dovecot.add_user(password="hasło-zażółć")
+    rcpt, rcpt_password = dovecot.add_user()
+    server = server_row(dovecot, smtp_relay, smtp_port=dovecot.submission_port,
+                        smtp_security="starttls", smtp_validate_cert=False)
+    send_message(server, message(rcpt, "Ünïcode login"), login=sender, password=sender_password)
+    assert inbox_subjects(dovecot, rcpt, rcpt_password) == ["Ünïcode login"]
+    with pytest.raises(MailAuthError):
+        send_message(server, message(rcpt, "x"), login=sender, password="hasło-złe")
+
+
 def test_submission_wrong_password_is_auth_error(dovecot, smtp_relay):
     sender, _ = dovecot.add_user()
     server = server_row(dovecot, smtp_relay, smtp_port=dovecot.submission_port,
