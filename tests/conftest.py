@@ -16,8 +16,9 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,8 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT.parent) not in sys.path:  # `tests.support` importable however pytest is started
     sys.path.insert(0, str(ROOT.parent))
 
-from tests.support import databases, web  # noqa: E402
+from tests.support import databases, web
+
 ALL_ACTIONS = ["create-email", "bind-email", "open-ticket", "create-ticket"]
 ADMIN_PASSWORD = "admin-secret-1"
 USER_PASSWORD = "user-secret-1"

@@ -23,13 +23,7 @@ from pathlib import Path
 
 # Dovecot 2.3's capability list after login, minus nothing; pass `without_capabilities`
 # to drop some (a later issue needs a server without IDLE).
-DEFAULT_CAPABILITIES = (
-    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES "
-    "THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN "
-    "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES "
-    "WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW "
-    "STATUS=SIZE SAVEDATE LITERAL+ NOTIFY SPECIAL-USE"
-).split()
+DEFAULT_CAPABILITIES = ["IMAP4rev1", "SASL-IR", "LOGIN-REFERRALS", "ID", "ENABLE", "IDLE", "SORT", "SORT=DISPLAY", "THREAD=REFERENCES", "THREAD=REFS", "THREAD=ORDEREDSUBJECT", "MULTIAPPEND", "URL-PARTIAL", "CATENATE", "UNSELECT", "CHILDREN", "NAMESPACE", "UIDPLUS", "LIST-EXTENDED", "I18NLEVEL=1", "CONDSTORE", "QRESYNC", "ESEARCH", "ESORT", "SEARCHRES", "WITHIN", "CONTEXT=SEARCH", "LIST-STATUS", "BINARY", "MOVE", "SNIPPET=FUZZY", "PREVIEW=FUZZY", "PREVIEW", "STATUS=SIZE", "SAVEDATE", "LITERAL+", "NOTIFY", "SPECIAL-USE"]
 
 SPECIAL_USE = {"Sent": r"\Sent", "Drafts": r"\Drafts", "Trash": r"\Trash", "Junk": r"\Junk"}
 NOBODY = 65534
@@ -57,15 +51,16 @@ def _dovecot_binary() -> str:
 
 def _self_signed(cert: Path, key: Path, host: str) -> None:
     """A throwaway certificate so the ssl / starttls code paths can be tested."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     private = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "corpmail devstack")])
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     built = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -275,7 +270,7 @@ class Dovecot:
         os.kill(pid, signal.SIGKILL)
 
     # --------------------------------------------------------------- lifecycle
-    def start(self, timeout: float = 20.0) -> "Dovecot":
+    def start(self, timeout: float = 20.0) -> Dovecot:
         """Start Dovecot in the foreground as our child; return once IMAP and LMTP greet."""
         if self.running:
             return self
@@ -336,7 +331,7 @@ class Dovecot:
         self.stop()
         self.start()
 
-    def __enter__(self) -> "Dovecot":
+    def __enter__(self) -> Dovecot:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -155,7 +155,7 @@ class Stack:
         assert self.dovecot is not None and self.relay is not None
         added = 0
         for (login, folder), messages in demo_messages().items():
-            password = dict((m[1], m[2]) for m in MAILBOXES)[login]
+            password = {m[1]: m[2] for m in MAILBOXES}[login]
             client = self.dovecot.client(login, password)
             try:
                 empty = client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"] == 0
@@ -236,7 +236,7 @@ def _message(sender: str, to: str, subject: str, body: str, *, days_ago: float,
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(datetime.now(timezone.utc) - timedelta(days=days_ago))
+    msg["Date"] = format_datetime(datetime.now(UTC) - timedelta(days=days_ago))
     msg["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1].rstrip(">"))
     for name, value in (headers or {}).items():
         msg[name] = value
@@ -294,7 +294,7 @@ def order_confirmation() -> EmailMessage:
     msg["To"] = f"sales@{DOMAIN}"
     msg["Subject"] = "Order 5521: confirmation"
     msg["Message-ID"] = make_msgid(domain="nordicfoods.test")
-    msg["Date"] = format_datetime(datetime.now(timezone.utc))
+    msg["Date"] = format_datetime(datetime.now(UTC))
     msg.set_content("Hello,\n\nwe confirm order 5521 as quoted.\n\nErik")
     return msg
 

@@ -14,7 +14,7 @@ import smtplib
 import threading
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import Envelope, Session, SMTP
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class SmtpRelay:
             server_hostname="relay.corpmail.test", ready_timeout=10,
         )
 
-    def start(self) -> "SmtpRelay":
+    def start(self) -> SmtpRelay:
         self.controller.start()
         return self
 
@@ -105,7 +105,7 @@ class SmtpRelay:
         except (AssertionError, RuntimeError):  # already stopped
             pass
 
-    def __enter__(self) -> "SmtpRelay":
+    def __enter__(self) -> SmtpRelay:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from imapclient import IMAPClient, SEEN
+from imapclient import SEEN, IMAPClient
 from imapclient import exceptions as imap_exc
 
 from corpmail.mail.errors import (
@@ -66,8 +66,7 @@ def server_text(exc: BaseException) -> str:
     """The server's own words from an imapclient/imaplib error ("b'[AUTH...] ...'" -> text)."""
     text = str(exc).strip()
     for prefix in ("login failed: ", "LOGIN command error: "):
-        if text.startswith(prefix):
-            text = text[len(prefix):]
+        text = text.removeprefix(prefix)
     if text[:2] in ("b'", 'b"'):
         try:
             text = ast.literal_eval(text).decode("utf-8", "replace")
@@ -113,7 +112,7 @@ class ImapSession:
     # ------------------------------------------------------------ connecting
     @classmethod
     def connect(cls, host: str, port: int, security: str, validate_cert: bool = True,
-                timeout: float = 30.0) -> "ImapSession":
+                timeout: float = 30.0) -> ImapSession:
         """Open a connection (none | ssl | starttls); `timeout` bounds connect and each read."""
         if security not in SECURITIES:
             raise MailProtocolError(_("Unknown security setting %(s)s.", s=security))
@@ -121,7 +120,7 @@ class ImapSession:
         try:
             client = IMAPClient(host, port, ssl=security == "ssl",  # imapclient defaults to TLS
                                 ssl_context=context, timeout=timeout)
-        except Exception as exc:  # noqa: BLE001 - everything becomes a MailError
+        except Exception as exc:
             raise _map(exc, host, port, timeout) from exc
         session = cls(client, host, port, timeout)
         if security == "starttls":
@@ -138,7 +137,7 @@ class ImapSession:
         return session
 
     @classmethod
-    def for_account(cls, account, timeout: float | None = None) -> "ImapSession":
+    def for_account(cls, account, timeout: float | None = None) -> ImapSession:
         """Connect with the account's server settings and log in with its credentials."""
         server = account.server
         if timeout is None:
@@ -167,7 +166,7 @@ class ImapSession:
                 self._client.plain_login(user, password)
         except imap_exc.LoginError as exc:
             raise MailAuthError(_("Login refused: %(text)s", text=server_text(exc))) from exc
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _map(exc, self.host, self.port, self.timeout) from exc
         self.user = user
 
@@ -249,7 +248,7 @@ class ImapSession:
         BODY.PEEK never sets \\Seen. UIDs that vanished meanwhile are skipped.
         """
         self._require_selected()
-        ordered = sorted(set(int(u) for u in uids))
+        ordered = sorted({int(u) for u in uids})
         batch_size = max(1, int(batch_size))
         for start in range(0, len(ordered), batch_size):
             chunk = ordered[start:start + batch_size]
@@ -305,10 +304,10 @@ class ImapSession:
             with contextlib.suppress(Exception):
                 client.shutdown()
 
-    def __enter__(self) -> "ImapSession":
+    def __enter__(self) -> ImapSession:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ------------------------------------------------------------ helpers
@@ -324,7 +323,7 @@ class ImapSession:
             yield
         except MailError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _map(exc, self.host, self.port, self.timeout) from exc
 
 

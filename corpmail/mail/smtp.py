@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import smtplib
 import socket
@@ -73,7 +74,7 @@ def connect_smtp(host: str, port: int, security: str, validate_cert: bool = True
             smtp.starttls(context=context)
             smtp.ehlo()
         return smtp
-    except Exception as exc:  # noqa: BLE001 - everything becomes a MailError
+    except Exception as exc:
         if smtp is not None:
             close_smtp(smtp)
         raise map_smtp_error(exc, host, port, timeout) from exc
@@ -82,11 +83,9 @@ def connect_smtp(host: str, port: int, security: str, validate_cert: bool = True
 def close_smtp(smtp: smtplib.SMTP) -> None:
     try:
         smtp.quit()
-    except Exception:  # noqa: BLE001
-        try:
+    except Exception:  # noqa: BLE001 - the connection may already be gone
+        with contextlib.suppress(Exception):
             smtp.close()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def smtp_login(smtp: smtplib.SMTP, login: str, password: str) -> None:
@@ -116,7 +115,7 @@ def send_message(server, msg: EmailMessage, login: str | None = None,
         refused = smtp.send_message(msg)
         if refused:
             log.warning("SMTP %s:%s refused some recipients: %s", host, port, ", ".join(refused))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise map_smtp_error(exc, host, port, timeout) from exc
     finally:
         close_smtp(smtp)
