@@ -176,6 +176,15 @@ def app(request, db_kind, tmp_path, app_config):
     }
     config.update(app_config)
     application = create_app(config, instance_path=str(tmp_path / "instance"))
+
+    # Requests reuse the app context pushed below, so ``g`` would outlive a request and
+    # Flask-Login's cached user would leak into the next client's requests.
+    @application.teardown_request
+    def _forget_request_user(_exc):
+        from flask import g
+
+        g.pop("_login_user", None)
+
     ctx = application.app_context()
     ctx.push()
     db.create_all()
