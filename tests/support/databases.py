@@ -18,7 +18,7 @@ _counter = itertools.count(1)
 
 def backends() -> list[str]:
     """Backends the integration tests run on (CORPMAIL_TEST_BACKENDS=sqlite to narrow)."""
-    wanted = os.environ.get("CORPMAIL_TEST_BACKENDS", "sqlite,postgresql")
+    wanted = os.environ.get("CORPMAIL_TEST_BACKENDS") or "sqlite,postgresql"
     return [b.strip() for b in wanted.split(",") if b.strip()]
 
 
