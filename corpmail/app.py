@@ -14,9 +14,10 @@ from corpmail.extensions import babel, bootstrap, csrf, db, login_manager, migra
 
 def create_app(test_config: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
     """Build the app. instance_path (or CORPMAIL_INSTANCE_PATH) names the installation folder."""
+    instance_path = instance_path or os.environ.get("CORPMAIL_INSTANCE_PATH") or None
     app = Flask(
         __name__,
-        instance_path=instance_path or os.environ.get("CORPMAIL_INSTANCE_PATH") or None,
+        instance_path=os.path.abspath(instance_path) if instance_path else None,
         instance_relative_config=True,
     )
     load_config(app, test_config)

@@ -9,7 +9,11 @@ from flask.cli import FlaskGroup
 def _create_app():
     from corpmail.app import create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except (OSError, ValueError) as exc:
+        # An unusable instance folder or config: one line, not a traceback.
+        raise click.ClickException(f"cannot start corpmail: {exc}") from exc
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app)
