@@ -177,13 +177,14 @@ def app(request, db_kind, tmp_path, app_config):
     config.update(app_config)
     application = create_app(config, instance_path=str(tmp_path / "instance"))
 
-    # Requests reuse the app context pushed below, so ``g`` would outlive a request and
-    # Flask-Login's cached user would leak into the next client's requests.
+    # Requests reuse the app context pushed below, so ``g`` would outlive a request:
+    # Flask-Login's user and Flask-Babel's locale would leak into the next request.
     @application.teardown_request
-    def _forget_request_user(_exc):
+    def _forget_request_state(_exc):
         from flask import g
 
         g.pop("_login_user", None)
+        g.pop("_flask_babel", None)
 
     ctx = application.app_context()
     ctx.push()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
-from flask_babel import lazy_gettext as _l, gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l, refresh
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
@@ -83,6 +83,7 @@ def profile():
         current_user.name = form.name.data.strip()
         current_user.language = form.language.data
         db.session.commit()
+        refresh()  # the confirmation below already in the new language
         flash(_("Settings saved."), "success")
         return redirect(url_for("web.profile"))
     return render_template("web/profile.html", form=form)
