@@ -1,4 +1,4 @@
-"""Shared CRM helpers: the record-type registry, search, paging and safe redirects."""
+"""Shared CRM helpers: the record-type registry, search, paging, page rendering, safe redirects."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import abort, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 
 from corpmail.extensions import db
 from corpmail.models import Account, AccountDomain, Contact, Email, EmailLink, Lead, Ticket
@@ -116,6 +116,41 @@ def record_emails(record_type: str, record_id: int):
         .order_by(func.coalesce(Email.date, Email.created_at).desc(), Email.id.desc())
     )
     return paginate(stmt, per_page=EMAILS_PER_PAGE)
+
+
+def render_list(record_type: str, where: ColumnElement | None = None, **context) -> str:
+    """A list page ``crm/<type>s.html``: search box text, optional extra filter, one page."""
+    q = search_text()
+    stmt = record_search(record_type, q)
+    if where is not None:
+        stmt = stmt.where(where)
+    return render_template(f"crm/{record_type}s.html", q=q, pagination=paginate(stmt), **context)
+
+
+def render_detail(record_type: str, record, **context) -> str:
+    """A record page ``crm/<type>_detail.html`` with its e-mails card."""
+    return render_template(f"crm/{record_type}_detail.html", record=record, record_type=record_type,
+                           emails=record_emails(record_type, record.id), **{record_type: record},
+                           **context)
+
+
+def recent_tickets(column, record_id: int) -> list[Ticket]:
+    """The newest 20 tickets whose ``column`` (Ticket.contact_id / account_id) is record_id."""
+    return db.session.scalars(
+        select(Ticket).where(column == record_id).order_by(Ticket.id.desc()).limit(20)
+    ).all()
+
+
+def render_record_form(form, title: str, cancel: str) -> str:
+    """The shared create/edit page ``crm/form.html``."""
+    return render_template("crm/form.html", form=form, title=title, cancel=cancel)
+
+
+def commit_and_show(record_type: str, record, message: str):
+    """Commit, flash ``message`` as a success and redirect to the record's page."""
+    db.session.commit()
+    flash(message, "success")
+    return redirect(RECORD_TYPES[record_type].url(record.id))
 
 
 def safe_next(target: str | None, fallback: str) -> str:

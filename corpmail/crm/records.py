@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from corpmail.crm import bp
-from corpmail.crm.common import get_or_404, paginate, record_emails, record_search, search_text
+from corpmail.crm.common import (
+    commit_and_show,
+    get_or_404,
+    recent_tickets,
+    render_detail,
+    render_list,
+    render_record_form,
+)
 from corpmail.crm.forms import AccountForm, ContactForm, LeadForm
 from corpmail.extensions import db
 from corpmail.models import Account, Contact, Lead, Ticket
@@ -18,19 +24,13 @@ from corpmail.models.crm import LEAD_STATUSES
 
 @bp.route("/accounts")
 def accounts():
-    q = search_text()
-    return render_template("crm/accounts.html", q=q, pagination=paginate(record_search("account", q)))
+    return render_list("account")
 
 
 @bp.route("/accounts/<int:record_id>")
 def account_detail(record_id: int):
     account = get_or_404(Account, record_id)
-    tickets = db.session.scalars(
-        select(Ticket).where(Ticket.account_id == account.id).order_by(Ticket.id.desc()).limit(20)
-    ).all()
-    return render_template("crm/account_detail.html", account=account, tickets=tickets,
-                           emails=record_emails("account", account.id), record_type="account",
-                           record=account)
+    return render_detail("account", account, tickets=recent_tickets(Ticket.account_id, account.id))
 
 
 @bp.route("/accounts/new", methods=["GET", "POST"])
@@ -40,14 +40,9 @@ def account_new():
         account = Account(owner_id=current_user.id)
         _fill_account(account, form)
         db.session.add(account)
-        db.session.flush()
-        if not account.number:
-            account.number = f"ACC{account.id}"
-        db.session.commit()
-        flash(_("Account %(name)s created.", name=account.name), "success")
-        return redirect(url_for("crm.account_detail", record_id=account.id))
-    return render_template("crm/form.html", form=form, title=_("New account"),
-                           cancel=url_for("crm.accounts"))
+        _default_number(account)
+        return commit_and_show("account", account, _("Account %(name)s created.", name=account.name))
+    return render_record_form(form, _("New account"), url_for("crm.accounts"))
 
 
 @bp.route("/accounts/<int:record_id>/edit", methods=["GET", "POST"])
@@ -58,13 +53,10 @@ def account_edit(record_id: int):
         form.domains.data = " ".join(account.domains)
     if form.validate_on_submit():
         _fill_account(account, form)
-        if not account.number:
-            account.number = f"ACC{account.id}"
-        db.session.commit()
-        flash(_("Account %(name)s saved.", name=account.name), "success")
-        return redirect(url_for("crm.account_detail", record_id=account.id))
-    return render_template("crm/form.html", form=form, title=_("Edit account %(name)s", name=account.name),
-                           cancel=url_for("crm.account_detail", record_id=account.id))
+        _default_number(account)
+        return commit_and_show("account", account, _("Account %(name)s saved.", name=account.name))
+    return render_record_form(form, _("Edit account %(name)s", name=account.name),
+                              url_for("crm.account_detail", record_id=account.id))
 
 
 def _fill_account(account: Account, form: AccountForm) -> None:
@@ -75,23 +67,23 @@ def _fill_account(account: Account, form: AccountForm) -> None:
     account.domains = form.domain_list
 
 
+def _default_number(account: Account) -> None:
+    if not account.number:
+        db.session.flush()  # a new account gets its id here
+        account.number = f"ACC{account.id}"
+
+
 # -- contacts ---------------------------------------------------------------
 
 @bp.route("/contacts")
 def contacts():
-    q = search_text()
-    return render_template("crm/contacts.html", q=q, pagination=paginate(record_search("contact", q)))
+    return render_list("contact")
 
 
 @bp.route("/contacts/<int:record_id>")
 def contact_detail(record_id: int):
     contact = get_or_404(Contact, record_id)
-    tickets = db.session.scalars(
-        select(Ticket).where(Ticket.contact_id == contact.id).order_by(Ticket.id.desc()).limit(20)
-    ).all()
-    return render_template("crm/contact_detail.html", contact=contact, tickets=tickets,
-                           emails=record_emails("contact", contact.id), record_type="contact",
-                           record=contact)
+    return render_detail("contact", contact, tickets=recent_tickets(Ticket.contact_id, contact.id))
 
 
 @bp.route("/contacts/new", methods=["GET", "POST"])
@@ -101,11 +93,8 @@ def contact_new():
         contact = Contact(owner_id=current_user.id)
         _fill_contact(contact, form)
         db.session.add(contact)
-        db.session.commit()
-        flash(_("Contact %(name)s created.", name=contact.label), "success")
-        return redirect(url_for("crm.contact_detail", record_id=contact.id))
-    return render_template("crm/form.html", form=form, title=_("New contact"),
-                           cancel=url_for("crm.contacts"))
+        return commit_and_show("contact", contact, _("Contact %(name)s created.", name=contact.label))
+    return render_record_form(form, _("New contact"), url_for("crm.contacts"))
 
 
 @bp.route("/contacts/<int:record_id>/edit", methods=["GET", "POST"])
@@ -116,11 +105,9 @@ def contact_edit(record_id: int):
         form.account_id.data = contact.account_id or 0
     if form.validate_on_submit():
         _fill_contact(contact, form)
-        db.session.commit()
-        flash(_("Contact %(name)s saved.", name=contact.label), "success")
-        return redirect(url_for("crm.contact_detail", record_id=contact.id))
-    return render_template("crm/form.html", form=form, title=_("Edit contact %(name)s", name=contact.label),
-                           cancel=url_for("crm.contact_detail", record_id=contact.id))
+        return commit_and_show("contact", contact, _("Contact %(name)s saved.", name=contact.label))
+    return render_record_form(form, _("Edit contact %(name)s", name=contact.label),
+                              url_for("crm.contact_detail", record_id=contact.id))
 
 
 def _fill_contact(contact: Contact, form: ContactForm) -> None:
@@ -136,20 +123,14 @@ def _fill_contact(contact: Contact, form: ContactForm) -> None:
 
 @bp.route("/leads")
 def leads():
-    q = search_text()
-    stmt = record_search("lead", q)
     status = request.args.get("status", "")
-    if status in LEAD_STATUSES:
-        stmt = stmt.where(Lead.status == status)
-    return render_template("crm/leads.html", q=q, status=status, statuses=LEAD_STATUSES,
-                           pagination=paginate(stmt))
+    where = Lead.status == status if status in LEAD_STATUSES else None
+    return render_list("lead", where, status=status, statuses=LEAD_STATUSES)
 
 
 @bp.route("/leads/<int:record_id>")
 def lead_detail(record_id: int):
-    lead = get_or_404(Lead, record_id)
-    return render_template("crm/lead_detail.html", lead=lead, emails=record_emails("lead", lead.id),
-                           record_type="lead", record=lead)
+    return render_detail("lead", get_or_404(Lead, record_id))
 
 
 @bp.route("/leads/new", methods=["GET", "POST"])
@@ -159,10 +140,8 @@ def lead_new():
         lead = Lead(owner_id=current_user.id)
         _fill_lead(lead, form)
         db.session.add(lead)
-        db.session.commit()
-        flash(_("Lead %(name)s created.", name=lead.label), "success")
-        return redirect(url_for("crm.lead_detail", record_id=lead.id))
-    return render_template("crm/form.html", form=form, title=_("New lead"), cancel=url_for("crm.leads"))
+        return commit_and_show("lead", lead, _("Lead %(name)s created.", name=lead.label))
+    return render_record_form(form, _("New lead"), url_for("crm.leads"))
 
 
 @bp.route("/leads/<int:record_id>/edit", methods=["GET", "POST"])
@@ -171,11 +150,9 @@ def lead_edit(record_id: int):
     form = LeadForm(obj=lead)
     if form.validate_on_submit():
         _fill_lead(lead, form)
-        db.session.commit()
-        flash(_("Lead %(name)s saved.", name=lead.label), "success")
-        return redirect(url_for("crm.lead_detail", record_id=lead.id))
-    return render_template("crm/form.html", form=form, title=_("Edit lead %(name)s", name=lead.label),
-                           cancel=url_for("crm.lead_detail", record_id=lead.id))
+        return commit_and_show("lead", lead, _("Lead %(name)s saved.", name=lead.label))
+    return render_record_form(form, _("Edit lead %(name)s", name=lead.label),
+                              url_for("crm.lead_detail", record_id=lead.id))
 
 
 def _fill_lead(lead: Lead, form: LeadForm) -> None:

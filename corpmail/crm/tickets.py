@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from corpmail.crm import bp
-from corpmail.crm.common import get_or_404, paginate, record_emails, record_search, search_text
+from corpmail.crm.common import (
+    commit_and_show,
+    get_or_404,
+    render_detail,
+    render_list,
+    render_record_form,
+)
 from corpmail.crm.forms import TicketForm
 from corpmail.extensions import db
 from corpmail.models import AutologinGrant, Contact, MailConfiguration, Ticket, TicketHistory
@@ -21,15 +27,13 @@ OPEN_FILTER = "open"  # pseudo-status: every status that is not a closing one
 
 @bp.route("/tickets")
 def tickets():
-    q = search_text()
-    stmt = record_search("ticket", q)
     status = request.args.get("status", "")
+    where = None
     if status == OPEN_FILTER:
-        stmt = stmt.where(Ticket.status.not_in(CLOSING_STATUSES))
+        where = Ticket.status.not_in(CLOSING_STATUSES)
     elif status in TICKET_STATUSES:
-        stmt = stmt.where(Ticket.status == status)
-    return render_template("crm/tickets.html", q=q, status=status, statuses=TICKET_STATUSES,
-                           pagination=paginate(stmt))
+        where = Ticket.status == status
+    return render_list("ticket", where, status=status, statuses=TICKET_STATUSES)
 
 
 def compose_url(ticket: Ticket) -> str:
@@ -51,11 +55,8 @@ def has_mailbox(user) -> bool:
 @bp.route("/tickets/<int:record_id>")
 def ticket_detail(record_id: int):
     ticket = get_or_404(Ticket, record_id)
-    return render_template(
-        "crm/ticket_detail.html", ticket=ticket, record=ticket, record_type="ticket",
-        emails=record_emails("ticket", ticket.id), compose_url=compose_url(ticket),
-        can_compose=has_mailbox(current_user),
-    )
+    return render_detail("ticket", ticket, compose_url=compose_url(ticket),
+                         can_compose=has_mailbox(current_user))
 
 
 @bp.route("/tickets/new", methods=["GET", "POST"])
@@ -75,11 +76,8 @@ def ticket_new():
                                             note=form.note.data or _("Created")))
         db.session.add(ticket)
         assign_ticket_number(ticket, MailConfiguration.get().ticket_prefix)
-        db.session.commit()
-        flash(_("Ticket %(number)s created.", number=ticket.number), "success")
-        return redirect(url_for("crm.ticket_detail", record_id=ticket.id))
-    return render_template("crm/form.html", form=form, title=_("New ticket"),
-                           cancel=url_for("crm.tickets"))
+        return commit_and_show("ticket", ticket, _("Ticket %(number)s created.", number=ticket.number))
+    return render_record_form(form, _("New ticket"), url_for("crm.tickets"))
 
 
 @bp.route("/tickets/<int:record_id>/edit", methods=["GET", "POST"])
@@ -95,12 +93,9 @@ def ticket_edit(record_id: int):
         _fill_ticket(ticket, form)
         # Through change_status, so the change shows in the history.
         ticket.change_status(form.status.data, note=form.note.data or "")
-        db.session.commit()
-        flash(_("Ticket %(number)s saved.", number=ticket.number), "success")
-        return redirect(url_for("crm.ticket_detail", record_id=ticket.id))
-    return render_template("crm/form.html", form=form,
-                           title=_("Edit ticket %(number)s", number=ticket.number),
-                           cancel=url_for("crm.ticket_detail", record_id=ticket.id))
+        return commit_and_show("ticket", ticket, _("Ticket %(number)s saved.", number=ticket.number))
+    return render_record_form(form, _("Edit ticket %(number)s", number=ticket.number),
+                              url_for("crm.ticket_detail", record_id=ticket.id))
 
 
 def _fill_ticket(ticket: Ticket, form: TicketForm) -> None:
