@@ -97,10 +97,17 @@ def runs_status():
     )
 
 
+def _checked_post_form() -> PostForm:
+    """The posted PostForm; 400 when its CSRF token does not validate."""
+    form = PostForm()
+    if not form.validate_on_submit():
+        abort(400)
+    return form
+
+
 @bp.route("/runs/start", methods=["POST"])
 def run_start():
-    if not PostForm().validate_on_submit():
-        abort(400)
+    _checked_post_form()
     from corpmail.scanner.runner import start_scan_in_background
 
     # The scan runs in a background thread: the request only starts it.
@@ -116,12 +123,8 @@ def run_start():
 
 @bp.route("/runs/<int:run_id>/stop", methods=["POST"])
 def run_stop(run_id: int):
-    run = db.session.get(ScanRun, run_id)
-    if run is None:
-        abort(404)
-    form = PostForm()
-    if not form.validate_on_submit():
-        abort(400)
+    run = db.get_or_404(ScanRun, run_id)
+    form = _checked_post_form()
     if run.status != "In progress":
         flash(_("Run %(id)d is not running.", id=run.id), "warning")
     else:
@@ -139,9 +142,7 @@ def run_stop(run_id: int):
 
 @bp.route("/runs/<int:run_id>")
 def run_detail(run_id: int):
-    run = db.session.get(ScanRun, run_id)
-    if run is None:
-        abort(404)
+    run = db.get_or_404(ScanRun, run_id)
     events = db.paginate(
         select(ScanEvent).where(ScanEvent.run_id == run.id).order_by(ScanEvent.id),
         per_page=100,
@@ -169,12 +170,8 @@ def run_detail(run_id: int):
 
 @bp.route("/failures/<int:failure_id>/retry", methods=["POST"])
 def failure_retry(failure_id: int):
-    failure = db.session.get(MessageFailure, failure_id)
-    if failure is None:
-        abort(404)
-    form = PostForm()
-    if not form.validate_on_submit():
-        abort(400)
+    failure = db.get_or_404(MessageFailure, failure_id)
+    form = _checked_post_form()
     from corpmail.scanner.runner import retry_quarantined
 
     try:
