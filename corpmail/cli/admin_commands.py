@@ -132,6 +132,16 @@ def _user_by_email(email: str):
     return db.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
 
 
+def _add_user(email: str, password: str, name: str, is_admin: bool, language: str) -> None:
+    """Create and commit a user (the caller has checked that the e-mail is free)."""
+    from corpmail.models import User
+
+    user = User(email=email, name=name, is_admin=is_admin, language=language)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+
+
 def _require_user(email: str):
     user = _user_by_email(validate_email(email))
     if user is None:
@@ -207,10 +217,7 @@ def init_command(admin_email: str | None, admin_password: str | None) -> None:
         raise click.ClickException(
             f"a user {admin_email} exists but is not an admin: choose another --admin-email"
         )
-    user = User(email=admin_email, name="", is_admin=True, language="en")
-    user.set_password(admin_password)
-    db.session.add(user)
-    db.session.commit()
+    _add_user(admin_email, admin_password, name="", is_admin=True, language="en")
     click.echo(f"Admin {admin_email} created.")
 
 
@@ -236,8 +243,6 @@ def user_group() -> None:
 @cli_errors
 def user_add(email: str, password: str, admin: bool, name: str, lang: str, if_missing: bool) -> None:
     """Add a user who logs in with EMAIL and --password."""
-    from corpmail.models import User
-
     email = validate_email(email)
     password = _check_password(password)
     name = name.strip()
@@ -247,10 +252,7 @@ def user_add(email: str, password: str, admin: bool, name: str, lang: str, if_mi
         if if_missing:
             return
         raise click.ClickException(f"a user {email} already exists")
-    user = User(email=email, name=name, is_admin=admin, language=lang)
-    user.set_password(password)
-    db.session.add(user)
-    db.session.commit()
+    _add_user(email, password, name=name, is_admin=admin, language=lang)
     click.echo(f"{'Admin' if admin else 'User'} {email} added.")
 
 
