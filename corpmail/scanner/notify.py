@@ -88,34 +88,34 @@ def send_notification(subject: str, body: str, server_id: int | None = None) -> 
 
 def account_locked(account_id: int, message: str) -> bool:
     account = db.session.get(ScannerAccount, account_id)
-    if account is None:
-        return False
-    subject = _("Mailbox %(name)s locked", name=account.name)
-    body = _(
-        "The scanner could not log in to the mailbox %(name)s (%(login)s) and locked it.\n\n"
-        "Server message: %(message)s\n\n"
-        "The verification job retries it and unlocks it when the login works again.",
-        name=account.name,
-        login=account.login,
-        message=message,
+    return account is not None and send_notification(
+        _("Mailbox %(name)s locked", name=account.name),
+        _(
+            "The scanner could not log in to the mailbox %(name)s (%(login)s) and locked it.\n\n"
+            "Server message: %(message)s\n\n"
+            "The verification job retries it and unlocks it when the login works again.",
+            name=account.name,
+            login=account.login,
+            message=message,
+        ),
+        account.server_id,
     )
-    return send_notification(subject, body, account.server_id)
 
 
 def account_inactive(account_id: int, hours: int) -> bool:
     account = db.session.get(ScannerAccount, account_id)
-    if account is None:
-        return False
-    subject = _("Mailbox %(name)s set inactive", name=account.name)
-    body = _(
-        "The mailbox %(name)s (%(login)s) stayed locked for more than %(hours)s hours and is "
-        "now Inactive; it is no longer scanned.\n\nLast error: %(error)s",
-        name=account.name,
-        login=account.login,
-        hours=hours,
-        error=account.last_error or "-",
+    return account is not None and send_notification(
+        _("Mailbox %(name)s set inactive", name=account.name),
+        _(
+            "The mailbox %(name)s (%(login)s) stayed locked for more than %(hours)s hours and is "
+            "now Inactive; it is no longer scanned.\n\nLast error: %(error)s",
+            name=account.name,
+            login=account.login,
+            hours=hours,
+            error=account.last_error or "-",
+        ),
+        account.server_id,
     )
-    return send_notification(subject, body, account.server_id)
 
 
 def long_scan(run) -> bool:
