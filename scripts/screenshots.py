@@ -32,17 +32,15 @@ def main() -> None:
     parser.add_argument("--out", default="docs/screenshots")
     parser.add_argument("--email", default="admin@demo.corpmail.test")
     parser.add_argument("--password", default="admin")
+    parser.add_argument("--polish-email", default="piotr@demo.corpmail.test",
+                        help="a user whose language is Polish, for the Polish screenshot")
+    parser.add_argument("--polish-password", default="piotr")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        page.goto(args.url + "/login")
-        page.fill("input[name=email]", args.email)
-        page.fill("input[name=password]", args.password)
-        page.click("[type=submit]")
-        page.wait_for_url(args.url + "/")
+        page = login(browser, args.url, args.email, args.password)
         for name, path in PAGES:
             page.goto(args.url + path)
             page.screenshot(path=str(out / f"{name}.png"), full_page=False)
@@ -54,7 +52,24 @@ def main() -> None:
             first.click()
             page.screenshot(path=str(out / "email.png"))
             print(f"{out / 'email'}.png")
+        page.context.close()
+        # The same product in Polish: the language is the user's own setting.
+        page = login(browser, args.url, args.polish_email, args.polish_password)
+        page.goto(args.url + "/tickets")
+        page.screenshot(path=str(out / "tickets-pl.png"))
+        print(f"{out / 'tickets-pl'}.png")
         browser.close()
+
+
+def login(browser, url: str, email: str, password: str):
+    """A new browser context logged in through the real login form."""
+    page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
+    page.goto(url + "/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("[type=submit]")
+    page.wait_for_url(url + "/")
+    return page
 
 
 if __name__ == "__main__":
