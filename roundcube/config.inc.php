@@ -46,8 +46,10 @@ $config['login_rate_limit'] = 3;
 $config['login_autocomplete'] = 0;
 $config['auto_create_user'] = true;
 
-// Language: the plugin sets the CRM user's language (from the redeem answer) at login.
-$config['language'] = 'en_US';
+// Language: none forced here (a forced one would override every user's): the plugin sets
+// the CRM user's language (from the redeem answer) at login and stores it as the
+// Roundcube user's; the login page follows the browser.
+$config['language'] = null;
 
 // Sending: the plugin sets smtp_host per session from the app's answer (tls:// ssl://
 // or plain host:port); the mailbox's own credentials; a copy of sent mail in Sent.

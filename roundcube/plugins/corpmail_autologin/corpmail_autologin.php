@@ -117,6 +117,11 @@ class corpmail_autologin extends rcube_plugin
         $args['valid']       = true;   // there is no login-form request token: ours was the token
         $args['abort']       = false;
 
+        $language = $this->language();
+        if ($language) {
+            $_SESSION['language'] = $language;  // what rcmail::login() gives the new user
+        }
+
         return $args;
     }
 
@@ -135,9 +140,10 @@ class corpmail_autologin extends rcube_plugin
         $_SESSION['corpmail_crm_url']    = $this->safe_path(isset($answer['crm_url']) ? $answer['crm_url'] : '/');
         $_SESSION['corpmail_mailbox']    = isset($answer['mailbox_name']) ? (string) $answer['mailbox_name'] : '';
         $_SESSION['corpmail_checked_at'] = time();
+        $_SESSION['corpmail_checked_cookie'] = hash('sha256', $this->crm_cookie());
 
-        $language = isset($answer['language']) ? (string) $answer['language'] : '';
-        if (preg_match('/^[a-z]{2}(_[A-Z]{2})?$/', $language)) {
+        $language = $this->language();
+        if ($language) {
             $rcmail->load_language($language);
             if ($rcmail->user && $rcmail->user->ID) {
                 $rcmail->user->save_prefs([]);  // stores $_SESSION['language'] as the user's
@@ -190,9 +196,14 @@ class corpmail_autologin extends rcube_plugin
             $this->end_session();  // not opened from the CRM
         }
 
-        $cache = min(self::CHECK_CACHE_MAX, max(0, (int) $this->conf('corpmail_check_cache_seconds', self::CHECK_CACHE_MAX)));
-        $last  = isset($_SESSION['corpmail_checked_at']) ? (int) $_SESSION['corpmail_checked_at'] : 0;
-        if ($cache > 0 && $last <= time() && time() - $last < $cache) {
+        // A positive answer is reused for a few seconds, but only with the same CRM cookie:
+        // a CRM logout (or another CRM login) changes the cookie and is seen at once.
+        $cache  = min(self::CHECK_CACHE_MAX, max(0, (int) $this->conf('corpmail_check_cache_seconds', self::CHECK_CACHE_MAX)));
+        $last   = isset($_SESSION['corpmail_checked_at']) ? (int) $_SESSION['corpmail_checked_at'] : 0;
+        $cookie = hash('sha256', $this->crm_cookie());
+        if ($cache > 0 && $last <= time() && time() - $last < $cache
+            && isset($_SESSION['corpmail_checked_cookie']) && hash_equals($_SESSION['corpmail_checked_cookie'], $cookie)
+        ) {
             return;
         }
 
@@ -204,7 +215,8 @@ class corpmail_autologin extends rcube_plugin
             $this->end_session();
         }
 
-        $_SESSION['corpmail_checked_at'] = time();
+        $_SESSION['corpmail_checked_at']     = time();
+        $_SESSION['corpmail_checked_cookie'] = $cookie;
     }
 
     /** Kill the Roundcube session and send the browser to the refusal page ("ended"). */
@@ -325,6 +337,14 @@ class corpmail_autologin extends rcube_plugin
         }
 
         return $data;
+    }
+
+    /** The redeem answer's language (Roundcube's form, e.g. pl_PL), or null. */
+    private function language()
+    {
+        $language = isset($this->redeemed['language']) ? (string) $this->redeemed['language'] : '';
+
+        return preg_match('/^[a-z]{2,3}(_[A-Z]{2})?$/', $language) ? $language : null;
     }
 
     /** The browser's CRM session cookie (same site, path /). */
