@@ -1,8 +1,11 @@
-"""`scripts/run`: the local product with demo data -- Dovecot, SMTP relay, web app, scanner.
+"""`scripts/run`: the local product with demo data -- Dovecot, SMTP relay, web app, scanner,
+Roundcube behind php-fpm + nginx.
 
-Everything lives under var/ (instance folder var/instance, Dovecot in var/devstack, logs
-in var/log). Running it again reuses that state: the seed only adds what is missing.
-Ctrl-C stops every process it started.
+Everything lives under var/ (instance folder var/instance, Dovecot in var/devstack,
+Roundcube + php-fpm + nginx in var/webmail, logs in var/log). Running it again reuses that
+state: the seed only adds what is missing. Ctrl-C stops every process it started.
+Public site (nginx): http://127.0.0.1:8080 (/ the CRM, /webmail/ Roundcube); the app's
+gunicorn listens on 127.0.0.1:8081 (the plugin's internal endpoints live there only).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 
 from corpmail.devstack.dovecot import Dovecot
 from corpmail.devstack.smtp_relay import SmtpRelay
+from corpmail.devstack.webmail import Webmail
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "scripts" / "demo"
@@ -67,14 +71,16 @@ def port_free(port: int) -> bool:
 class Stack:
     """The processes of one run; stop() ends each of them, newest first."""
 
-    def __init__(self, var: Path, web_port: int) -> None:
+    def __init__(self, var: Path, web_port: int, app_port: int) -> None:
         self.var = var
-        self.web_port = web_port
+        self.web_port = web_port  # nginx, the public site
+        self.app_port = app_port  # gunicorn, reached by nginx and by the Roundcube plugin
         self.env = dict(os.environ, CORPMAIL_INSTANCE_PATH=str(var / "instance"),
                         PYTHONUNBUFFERED="1")
         self.logs = var / "log"
         self.dovecot: Dovecot | None = None
         self.relay: SmtpRelay | None = None
+        self.webmail: Webmail | None = None
         self.children: list[tuple[str, subprocess.Popen]] = []
 
     # ---------------------------------------------------------------- helpers
@@ -137,9 +143,12 @@ class Stack:
         for email, password, is_admin, name, lang in USERS[1:]:
             self.corpmail("user", "add", email, "--password", password, "--name", name,
                           "--lang", lang, *(["--admin"] if is_admin else []), "--if-missing")
+        # SMTP = Dovecot's submission (AUTH with the mailbox's own login, as Roundcube
+        # sends), which relays to the SMTP relay -> LMTP.
         self.corpmail("server", "add", "Demo Dovecot", "--imap", f"{HOST}:{PORTS['imap']}",
-                      "--imap-security", "none", "--smtp", f"{HOST}:{PORTS['smtp']}",
+                      "--imap-security", "none", "--smtp", f"{HOST}:{PORTS['submission']}",
                       "--smtp-security", "none", "--if-missing")
+        self._demo_server_uses_submission()
         for name, login, password, folders, actions, owner, granted in MAILBOXES:
             folder_args = [arg for folder in folders for arg in ("--folder", folder)]
             self.corpmail("account", "add", name, "--server", "Demo Dovecot", "--login", login,
@@ -149,6 +158,23 @@ class Stack:
         for kind in ("accounts", "contacts", "leads"):
             self.corpmail("import", kind, str(DEMO / f"{kind}.csv"), "--skip-existing")
         say("demo users, mail server, mailboxes and CRM records in place")
+
+    def _demo_server_uses_submission(self) -> None:
+        """A var/ seeded before Roundcube had the relay as SMTP (no AUTH): move it."""
+        from sqlalchemy import update
+
+        from corpmail.app import create_app
+        from corpmail.extensions import db
+        from corpmail.models import MailServer
+
+        app = create_app(instance_path=self.env["CORPMAIL_INSTANCE_PATH"])
+        with app.app_context():
+            db.session.execute(update(MailServer)
+                               .where(MailServer.name == "Demo Dovecot",
+                                      MailServer.smtp_port == PORTS["smtp"])
+                               .values(smtp_port=PORTS["submission"]))
+            db.session.commit()
+            db.engine.dispose()
 
     def demo_mail(self) -> None:
         """A little mail, once: only into mailboxes whose INBOX is still empty."""
@@ -173,11 +199,12 @@ class Stack:
         say(f"demo mail: {added} message(s) added" if added else "demo mail already there")
 
     def start_services(self) -> None:
-        if not port_free(self.web_port):
-            raise SystemExit(f"run: port {self.web_port} is in use")
+        for port in (self.web_port, self.app_port):
+            if not port_free(port):
+                raise SystemExit(f"run: port {port} is in use")
         self.corpmail("scan", check=False)  # a first pass now: the pages show mail at once
         self.spawn("web", [sys.executable, "-m", "gunicorn", "--workers", "2",
-                           "--bind", f"{HOST}:{self.web_port}", "--access-logfile", "-",
+                           "--bind", f"{HOST}:{self.app_port}", "--access-logfile", "-",
                            "corpmail.app:create_app()"])
         self.spawn("scanner", [sys.executable, "-c", "from corpmail.cli import cli; cli()",
                                "scanner"])
@@ -188,14 +215,39 @@ class Stack:
                 raise SystemExit(f"run: the web app did not answer; see {self.logs}/web.log")
             time.sleep(0.2)
 
+    def start_webmail(self) -> None:
+        """Roundcube + php-fpm + nginx in var/webmail; the plugin gets the app's secret."""
+        self.webmail = Webmail(self.var / "webmail", listen=(HOST, self.web_port),
+                               app=(HOST, self.app_port),
+                               imap_host=f"{HOST}:{PORTS['imap']}").generate()
+        self.webmail.write_plugin_config(app_url=f"http://{HOST}:{self.app_port}",
+                                         secret=self.autologin_secret(), allowed_hosts=[HOST])
+        self.webmail.start()
+        say(f"Roundcube at http://{HOST}:{self.web_port}/webmail/ (php-fpm + nginx; logs in "
+            f"{self.webmail.log_dir})")
+
+    def autologin_secret(self) -> str:
+        """The app's AUTOLOGIN_SECRET: the environment's, or the instance folder's file
+        (written by `corpmail init`, like the other instance secrets)."""
+        if os.environ.get("CORPMAIL_AUTOLOGIN_SECRET"):
+            return os.environ["CORPMAIL_AUTOLOGIN_SECRET"]
+        path = self.var / "instance" / "autologin_secret"
+        if not path.exists():
+            from corpmail.app import create_app
+
+            create_app(instance_path=str(self.var / "instance"))  # creates it
+        return path.read_text().strip()
+
     def _web_answers(self) -> bool:
         try:
-            with socket.create_connection((HOST, self.web_port), timeout=1):
+            with socket.create_connection((HOST, self.app_port), timeout=1):
                 return True
         except OSError:
             return False
 
     def check_children(self) -> None:
+        if self.webmail is not None and not self.webmail.running():
+            raise SystemExit(f"run: php-fpm or nginx exited; see {self.webmail.log_dir}")
         for name, proc in self.children:
             if proc.poll() is not None:
                 tail = (self.logs / f"{name}.log").read_text(errors="replace")[-2000:]
@@ -213,6 +265,9 @@ class Stack:
                 with _suppress():
                     os.killpg(proc.pid, signal.SIGKILL)
         self.children.clear()
+        if self.webmail:
+            self.webmail.stop()
+            self.webmail = None
         if self.relay:
             self.relay.stop()
             self.relay = None
@@ -301,7 +356,10 @@ def order_confirmation() -> EmailMessage:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run corpmail locally with demo data.")
-    parser.add_argument("--port", type=int, default=8080, help="web port (default 8080)")
+    parser.add_argument("--port", type=int, default=8080,
+                        help="public web port: nginx, the CRM and /webmail/ (default 8080)")
+    parser.add_argument("--app-port", type=int, default=8081,
+                        help="the app's own port (gunicorn; default 8081)")
     parser.add_argument("--var", type=Path, default=ROOT / "var", help="state folder")
     parser.add_argument("--no-serve", action="store_true",
                         help="set up and seed, then stop (for checks and screenshots)")
@@ -314,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
 
-    stack = Stack(var, args.port)
+    stack = Stack(var, args.port, args.app_port)
     try:
         stack.start_mail()
         stack.seed()
@@ -322,9 +380,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_serve:
             return 0
         stack.start_services()
+        stack.start_webmail()
         mail = ", ".join(f"{login} / {pw}" for _n, login, pw, *_ in MAILBOXES)
         print(f"""
 corpmail is running: http://{HOST}:{args.port}/
+  webmail:     http://{HOST}:{args.port}/webmail/  (open a mailbox from the CRM's top bar)
   CRM logins:  {', '.join(f'{u[0]} / {u[1]}' for u in USERS)}
   mailboxes (IMAP {HOST}:{PORTS['imap']}, plain):  {mail}
   instance:    {var / 'instance'}   logs: {var / 'log'}

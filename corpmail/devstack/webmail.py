@@ -280,7 +280,9 @@ events {{ worker_connections 256; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
-    access_log {self.log_dir / 'nginx-access.log'};
+    log_format timed '$remote_addr [$time_local] "$request" $status $body_bytes_sent '
+                     'rt=$request_time urt=$upstream_response_time';
+    access_log {self.log_dir / 'nginx-access.log'} timed;
     client_body_temp_path {temp / 'client_body'};
     proxy_temp_path {temp / 'proxy'};
     fastcgi_temp_path {temp / 'fastcgi'};

@@ -36,6 +36,9 @@ def test_webmail_serves_roundcube_login_page(webmail_stack):
     # Its static files come from nginx itself.
     status, _body, headers = fetch(webmail_stack.base_url + "/webmail/skins/elastic/ui.min.js")
     assert status == 200 and "javascript" in headers["Content-Type"]
+    status, _body, _headers = fetch(webmail_stack.base_url
+                                    + "/webmail/skins/elastic/watermark.html")
+    assert status == 200  # the empty preview pane
 
 
 def test_webmail_without_slash_redirects(webmail_stack):

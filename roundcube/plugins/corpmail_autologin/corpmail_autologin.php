@@ -56,7 +56,8 @@ class corpmail_autologin extends rcube_plugin
                 $this->refuse('invalid');
             }
 
-            $answer = $this->call_app('/internal/autologin/redeem', [
+            $started = microtime(true);
+            $answer  = $this->call_app('/internal/autologin/redeem', [
                 'token'       => $token,
                 'crm_session' => $this->crm_cookie(),
             ]);
@@ -71,6 +72,9 @@ class corpmail_autologin extends rcube_plugin
             ) {
                 $this->refuse('invalid');
             }
+
+            rcube::write_log('corpmail_autologin', sprintf('redeemed for %s in %.0f ms',
+                $answer['login'], (microtime(true) - $started) * 1000));
 
             $answer['imap_uri'] = $imap;
             $answer['smtp_uri'] = $smtp;
@@ -134,6 +138,8 @@ class corpmail_autologin extends rcube_plugin
 
         $rcmail = rcmail::get_instance();
         $answer = $this->redeemed;
+        rcube::write_log('corpmail_autologin', sprintf('logged in %s (%.0f ms since the request began)',
+            $answer['login'], (microtime(true) - RCMAIL_START) * 1000));
 
         $_SESSION['corpmail_ref']        = (string) $answer['session_ref'];
         $_SESSION['corpmail_smtp']       = $answer['smtp_uri'];
