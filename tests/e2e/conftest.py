@@ -117,7 +117,7 @@ class WebmailStack:
         self._users = 0
 
     # ---------------------------------------------------------------- lifecycle
-    def start(self) -> "WebmailStack":
+    def start(self) -> WebmailStack:
         from corpmail.app import create_app
         from corpmail.extensions import db
 
@@ -134,15 +134,14 @@ class WebmailStack:
                                          allowed_hosts=[self.dovecot.host])
         self.webmail.start()
 
-        log = open(self.base / "gunicorn.log", "ab")
-        self.gunicorn = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8",
-             "--worker-class", "gthread", "--bind", f"{HOST}:{self.app_port}",
-             "--access-logfile", "-", "--graceful-timeout", "2",
-             "corpmail.app:create_app()"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-        log.close()
+        with open(self.base / "gunicorn.log", "ab") as log:
+            self.gunicorn = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8",
+                 "--worker-class", "gthread", "--bind", f"{HOST}:{self.app_port}",
+                 "--access-logfile", "-", "--graceful-timeout", "2",
+                 "corpmail.app:create_app()"],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 30
         while True:
             try:
