@@ -56,12 +56,16 @@ def configure_extensions(app: Flask) -> None:
 
 def configure_blueprints(app: Flask) -> None:
     from corpmail.admin import bp as admin_bp
+    from corpmail.autologin import bp as autologin_bp
     from corpmail.crm import bp as crm_bp
     from corpmail.web import bp as web_bp
 
     app.register_blueprint(web_bp)
     app.register_blueprint(crm_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    # /mail/* for the browser; /internal/autologin/* for the Roundcube plugin only
+    # (CSRF-exempt there: it proves itself with the shared secret, not a form token).
+    app.register_blueprint(autologin_bp)
 
     from corpmail.web.filters import register_template_helpers
 

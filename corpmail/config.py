@@ -26,8 +26,12 @@ DEFAULTS: dict[str, Any] = {
     "SCAN_LEASE_SECONDS": 60,  # a run whose lease is not renewed for this long is stale
     "FETCH_BATCH_SIZE": 200,  # messages per BODY.PEEK[] fetch
     "SCAN_IN_THREAD": True,  # admin "Run scanning manually" starts a background thread
-    "WEBMAIL_URL": "/webmail/",
+    "WEBMAIL_URL": "/webmail/",  # Roundcube, on the same site as the CRM
+    "AUTOLOGIN_SECRET": None,  # shared with the Roundcube plugin; None: generated like SECRET_KEY
+    "AUTOLOGIN_TOKEN_SECONDS": 30,  # an autologin token's life; never more than 60
 }
+
+AUTOLOGIN_MAX_SECONDS = 60
 
 ENV_PREFIX = "CORPMAIL_"
 _ENV_ALIASES = {"DATABASE_URL": "SQLALCHEMY_DATABASE_URI"}
@@ -78,6 +82,13 @@ def load_config(app, test_config: dict[str, Any] | None = None) -> None:
         cfg["ENCRYPTION_KEY"] = _instance_secret(
             instance, "encryption_key", lambda: Fernet.generate_key().decode()
         )
+    if not cfg["AUTOLOGIN_SECRET"]:
+        cfg["AUTOLOGIN_SECRET"] = _instance_secret(
+            instance, "autologin_secret", lambda: secrets.token_urlsafe(32)
+        )
+    cfg["AUTOLOGIN_TOKEN_SECONDS"] = max(
+        1, min(int(cfg["AUTOLOGIN_TOKEN_SECONDS"]), AUTOLOGIN_MAX_SECONDS)
+    )
     if not cfg["ATTACHMENTS_DIR"]:
         cfg["ATTACHMENTS_DIR"] = str(instance / "attachments")
     for key in ("IMAP_TIMEOUT",):

@@ -185,6 +185,7 @@ def app(request, db_kind, tmp_path, app_config):
 
         g.pop("_login_user", None)
         g.pop("_flask_babel", None)
+        g.pop(application.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)  # Flask-WTF's raw token
 
     ctx = application.app_context()
     ctx.push()

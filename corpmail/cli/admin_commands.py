@@ -460,6 +460,8 @@ def revoke_command(account: str, emails: tuple[str, ...]) -> None:
 
     Unknown e-mails are refused and then nothing changes.
     """
+    from corpmail.autologin.grants import revoke_grant
+
     mailbox = _require_account(account)
     users = _users_for(emails)
     by_user = {g.user_id: g for g in mailbox.grants}
@@ -468,7 +470,7 @@ def revoke_command(account: str, emails: tuple[str, ...]) -> None:
         if grant is None:
             click.echo(f"{user.email} had no access to {mailbox.name}.")
         else:
-            db.session.delete(grant)
+            revoke_grant(grant)  # also ends the Roundcube sessions it opened
             click.echo(f"{user.email} no longer has access to {mailbox.name}.")
     db.session.commit()
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
-
-from flask import current_app, request, url_for
+from flask import request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -19,7 +17,7 @@ from corpmail.crm.common import (
 )
 from corpmail.crm.forms import TicketForm
 from corpmail.extensions import db
-from corpmail.models import AutologinGrant, Contact, MailConfiguration, Ticket, TicketHistory
+from corpmail.models import Contact, MailConfiguration, Ticket, TicketHistory
 from corpmail.models.crm import CLOSING_STATUSES, TICKET_STATUSES, assign_ticket_number
 
 OPEN_FILTER = "open"  # pseudo-status: every status that is not a closing one
@@ -36,27 +34,21 @@ def tickets():
     return render_list("ticket", where, status=status, statuses=TICKET_STATUSES)
 
 
-def compose_url(ticket: Ticket) -> str:
-    """Roundcube compose with the contact's address and "[TT123] " in the subject (SPEC §8)."""
+def compose_links(ticket: Ticket, user) -> list[tuple[str, str]]:
+    """(mailbox name, link) per granted mailbox: Roundcube compose with the contact's address
+    and "[TT123] " in the subject (SPEC §8), opened through autologin."""
+    from corpmail.autologin.unread import granted_accounts
+    from corpmail.autologin.views import open_url
+
     to = (ticket.contact and ticket.contact.email) or (ticket.account and ticket.account.email) or ""
-    query = urlencode(
-        {"_task": "mail", "_action": "compose", "_to": to, "_subject": f"[{ticket.number}] "},
-        quote_via=quote,
-    )
-    return f"{current_app.config['WEBMAIL_URL']}?{query}"
-
-
-def has_mailbox(user) -> bool:
-    return db.session.scalar(
-        select(AutologinGrant.id).where(AutologinGrant.user_id == user.id).limit(1)
-    ) is not None
+    subject = f"[{ticket.number}] "
+    return [(a.name, open_url(a.id, to=to, subject=subject)) for a in granted_accounts(user.id)]
 
 
 @bp.route("/tickets/<int:record_id>")
 def ticket_detail(record_id: int):
     ticket = get_or_404(Ticket, record_id)
-    return render_detail("ticket", ticket, compose_url=compose_url(ticket),
-                         can_compose=has_mailbox(current_user))
+    return render_detail("ticket", ticket, compose_links=compose_links(ticket, current_user))
 
 
 @bp.route("/tickets/new", methods=["GET", "POST"])

@@ -6,10 +6,12 @@ from corpmail.models.mailboxes import MailServer, ScannerAccount, ScannerFolder,
 from corpmail.models.emails import Email, EmailAttachment, EmailLink, EmailSeen
 from corpmail.models.scans import ScanRun, ScanEvent, MessageFailure
 from corpmail.models.settings import MailConfiguration
+from corpmail.models.autologin import AutologinSession, AutologinToken, MailboxUnread
 
 __all__ = [
     "User", "Account", "AccountDomain", "Contact", "Lead", "Ticket", "TicketHistory",
     "MailServer", "ScannerAccount", "ScannerFolder", "AutologinGrant",
     "Email", "EmailAttachment", "EmailLink", "EmailSeen",
     "ScanRun", "ScanEvent", "MessageFailure", "MailConfiguration",
+    "AutologinToken", "AutologinSession", "MailboxUnread",
 ]

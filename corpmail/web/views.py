@@ -55,6 +55,11 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
+    from corpmail.autologin.tokens import end_sessions
+
+    # Roundcube sessions opened from this CRM login end with it (the plugin checks).
+    end_sessions(user_id=current_user.id)
+    db.session.commit()
     logout_user()
     flash(_("You are logged out."), "info")
     return redirect(url_for("web.login"))
