@@ -33,6 +33,7 @@ class corpmail_autologin extends rcube_plugin
         $this->add_hook('startup', [$this, 'startup']);
         $this->add_hook('authenticate', [$this, 'authenticate']);
         $this->add_hook('login_after', [$this, 'login_after']);
+        $this->add_hook('login_failed', [$this, 'login_failed']);
         $this->add_hook('logout_after', [$this, 'logout_after']);
         $this->add_hook('smtp_connect', [$this, 'smtp_connect']);
     }
@@ -169,6 +170,17 @@ class corpmail_autologin extends rcube_plugin
         }
 
         return ['_task' => 'mail', '_mbox' => 'INBOX'];
+    }
+
+    /** The mail server refused the redeemed login: the CRM's page, not Roundcube's form. */
+    public function login_failed($args)
+    {
+        if ($this->redeemed !== null) {
+            rcube::write_log('corpmail_autologin', 'IMAP login failed for ' . $this->redeemed['login']);
+            $this->refuse('login_failed');
+        }
+
+        return $args;
     }
 
     /** After Roundcube's logout: back to the CRM. */
