@@ -105,3 +105,47 @@ def test_login_page_is_fast(webmail_stack):
     print(f"Roundcube login page through nginx + php-fpm: {per_page_ms:.1f} ms")
     assert per_page_ms < 500
 
+
+
+# ----------------------------------------------------------------- the plugin's own guards
+def _set_account(stack, account_id: int, **changes) -> None:
+    from corpmail.extensions import db
+    from corpmail.models import MailServer, ScannerAccount
+
+    with stack.app.app_context():
+        account = db.session.get(ScannerAccount, account_id)
+        if "imap_host" in changes:  # a server of its own, so other tests keep theirs
+            base = db.session.get(MailServer, account.server_id)
+            server = MailServer(
+                name=f"Elsewhere {account_id}", active=True, visible=True, auth_method="basic",
+                imap_host=changes["imap_host"], imap_port=base.imap_port,
+                imap_security="none", imap_validate_cert=False, smtp_host=base.smtp_host,
+                smtp_port=base.smtp_port, smtp_security="none", smtp_validate_cert=False)
+            db.session.add(server)
+            account.server = server
+        if "password" in changes:
+            account.password = changes["password"]
+        db.session.commit()
+
+
+def test_a_mail_host_outside_the_allow_list_is_refused(webmail_stack, page):
+    """The host comes from the app and must be in corpmail_allowed_hosts: "localhost"
+    reaches the same Dovecot, but only 127.0.0.1 is allowed."""
+    stack = webmail_stack
+    user_id, email, password = stack.add_user()
+    account_id, _login, _pw = stack.add_mailbox(granted=[user_id])
+    _set_account(stack, account_id, imap_host="localhost")
+    stack.login_crm(page, email, password)
+    page.goto(f"{stack.base_url}/mail/open/{account_id}")
+    page.wait_for_url("**/mail/refused?reason=invalid")
+    assert page.locator("#rcmloginuser").count() == 0
+
+
+def test_a_refused_mailbox_login_shows_the_crm_refusal_page(webmail_stack, page):
+    stack = webmail_stack
+    user_id, email, password = stack.add_user()
+    account_id, _login, _pw = stack.add_mailbox(granted=[user_id])
+    _set_account(stack, account_id, password="not-the-password")
+    stack.login_crm(page, email, password)
+    page.goto(f"{stack.base_url}/mail/open/{account_id}")
+    page.wait_for_url("**/mail/refused?reason=login_failed")
