@@ -407,3 +407,14 @@ def test_a_user_without_grant_guessing_the_url_is_refused(webmail_stack, page):
     assert response.status == 403
     assert "_corpmail_token" not in page.content()
     assert_refused(page, stack, "no_grant")
+
+
+def test_roundcube_speaks_the_crm_users_language(webmail_stack, page):
+    stack = webmail_stack
+    user_id, email, password = stack.add_user(lang="pl")
+    box = new_mailbox(stack, granted=[user_id])
+    stack.login_crm(page, email, password)
+    open_from_topbar(page, stack, box)
+    assert_in_inbox(page, box)
+    assert page.evaluate("rcmail.env.locale") == "pl_PL"
+    assert page.get_attribute("html", "lang") == "pl"
