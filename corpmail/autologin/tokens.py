@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from corpmail.config import AUTOLOGIN_MAX_SECONDS
 from corpmail.extensions import db
@@ -28,6 +28,8 @@ SALT = "corpmail-autologin"
 # Why a redeem or a check was refused; the plugin passes it on to /mail/refused.
 REASONS = ("replayed", "expired", "invalid", "wrong_user", "revoked", "inactive", "ended")
 ROUNDCUBE_LANGUAGES = {"pl": "pl_PL", "en": "en_US"}
+KEEP_SPENT = timedelta(days=1)  # spent or expired tokens are purged after this
+KEEP_ENDED = timedelta(days=30)  # ended sessions, kept a while for questions
 
 
 @dataclass
@@ -61,6 +63,9 @@ def issue_token(user_id: int, account_id: int, compose: dict[str, str] | None = 
     """A signed single-use token for this user and mailbox; the row is committed."""
     nonce = secrets.token_urlsafe(32)
     now = utcnow()
+    # Housekeeping on the way: nothing else ever reads old rows.
+    db.session.execute(delete(AutologinToken).where(AutologinToken.expires_at < now - KEEP_SPENT))
+    db.session.execute(delete(AutologinSession).where(AutologinSession.ended_at < now - KEEP_ENDED))
     db.session.add(AutologinToken(
         token_hash=_hash(nonce), user_id=user_id, account_id=account_id, created_at=now,
         expires_at=now + timedelta(seconds=current_app.config["AUTOLOGIN_TOKEN_SECONDS"]),

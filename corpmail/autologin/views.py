@@ -29,6 +29,10 @@ REFUSALS = {
                    "Ask an administrator to check it in Mail scanner."),
     "ended": _l("Your mail session has ended: you logged out of the CRM, or your access to "
                 "the mailbox changed. Open the mailbox again from the CRM."),
+    # Said by the plugin itself: the app did not answer, or refused the plugin's secret.
+    "unavailable": _l("Webmail cannot reach the CRM right now. Try again in a moment."),
+    "forbidden": _l("Webmail is not set up to talk to the CRM (its shared secret is wrong). "
+                    "Ask an administrator."),
     "no_grant": _l("You have no access to this mailbox. Ask an administrator to grant it "
                    "in Mail autologin."),
 }

@@ -115,6 +115,19 @@ def test_open_answers_a_self_posting_form_with_the_token_in_the_body_only(
     assert row.expires_at - row.created_at == timedelta(seconds=30)
 
 
+def test_old_tokens_and_ended_sessions_are_purged(app, user_client, grant, scanner_account):
+    open_token(user_client, scanner_account.id)
+    db.session.add(AutologinSession(ref="old", user_id=grant.user_id, account_id=scanner_account.id,
+                                    ended_at=utcnow() - timedelta(days=31)))
+    db.session.add(AutologinSession(ref="open", user_id=grant.user_id, account_id=scanner_account.id))
+    db.session.scalar(select(AutologinToken)).expires_at = utcnow() - timedelta(days=2)
+    db.session.commit()
+    open_token(user_client, scanner_account.id)
+    db.session.expire_all()
+    assert len(db.session.scalars(select(AutologinToken)).all()) == 1
+    assert db.session.scalars(select(AutologinSession.ref)).all() == ["open"]
+
+
 def test_open_without_a_grant_is_a_403_refusal_page_and_issues_nothing(
         app, user_client, scanner_account):
     resp = user_client.get(f"/mail/open/{scanner_account.id}")
@@ -141,7 +154,7 @@ def test_mail_pages_need_a_crm_login(app, client, scanner_account):
 
 def test_refusal_page_is_translated_and_needs_no_login(app, client):
     for reason in ("replayed", "expired", "invalid", "wrong_user", "revoked", "inactive",
-                   "ended", "nonsense"):
+                   "ended", "unavailable", "forbidden", "nonsense"):
         resp = client.get("/mail/refused", query_string={"reason": reason})
         page = resp.get_data(as_text=True)
         assert resp.status_code == 403 and 'id="refusal-message"' in page
