@@ -33,6 +33,8 @@ REFUSALS = {
     "unavailable": _l("Webmail cannot reach the CRM right now. Try again in a moment."),
     "forbidden": _l("Webmail is not set up to talk to the CRM (its shared secret is wrong). "
                     "Ask an administrator."),
+    "login_failed": _l("The mail server refused the mailbox's login. Ask an administrator to "
+                       "check the mailbox in Mail scanner."),
     "no_grant": _l("You have no access to this mailbox. Ask an administrator to grant it "
                    "in Mail autologin."),
 }

@@ -154,7 +154,7 @@ def test_mail_pages_need_a_crm_login(app, client, scanner_account):
 
 def test_refusal_page_is_translated_and_needs_no_login(app, client):
     for reason in ("replayed", "expired", "invalid", "wrong_user", "revoked", "inactive",
-                   "ended", "unavailable", "forbidden", "nonsense"):
+                   "ended", "unavailable", "forbidden", "login_failed", "nonsense"):
         resp = client.get("/mail/refused", query_string={"reason": reason})
         page = resp.get_data(as_text=True)
         assert resp.status_code == 403 and 'id="refusal-message"' in page
