@@ -52,6 +52,17 @@ def main() -> None:
             first.click()
             page.screenshot(path=str(out / "email.png"))
             print(f"{out / 'email'}.png")
+        # The top bar's mailboxes (admin has several: a drop-down), then a click into
+        # Roundcube, logged in through autologin.
+        page.goto(args.url + "/tickets")
+        page.click("#topbar-mailboxes [data-bs-toggle=dropdown]")
+        page.wait_for_selector("#topbar-mailboxes .dropdown-menu.show")
+        page.screenshot(path=str(out / "topbar-mailboxes.png"))
+        print(f"{out / 'topbar-mailboxes'}.png")
+        page.click("#topbar-mailboxes .dropdown-menu a:has-text('Sales')")
+        page.wait_for_selector("#messagelist tr.message")
+        page.screenshot(path=str(out / "webmail-inbox.png"))
+        print(f"{out / 'webmail-inbox'}.png")
         page.context.close()
         # The same product in Polish: the language is the user's own setting.
         page = login(browser, args.url, args.polish_email, args.polish_password)
