@@ -187,9 +187,19 @@ def child(spec: dict) -> dict:
         out["peak_rss_mb"] = peak_rss_mb()
         if spec.get("idle"):
             scan_all(trigger="bench")  # the small mailboxes' first scan: untimed
+            profiler = None
+            if spec.get("profile"):
+                from pyinstrument import Profiler
+
+                profiler = Profiler(interval=0.001)
+                profiler.start()
             started = time.perf_counter()
             results = scan_all(trigger="bench")
             elapsed = time.perf_counter() - started
+            if profiler is not None:
+                profiler.stop()
+                Path(spec["profile"] + ".idle").write_text(
+                    profiler.output_text(unicode=True, color=False))
             out["idle"] = {"mailboxes": len(results), "elapsed_s": elapsed,
                            "fetched": sum(r.fetched for r in results),
                            "errors": [r.error for r in results if r.error]}
@@ -232,7 +242,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", default=str(RESULTS), help="where to write the results")
     parser.add_argument("--profile", metavar="PATH",
-                        help="profile the SQLite scan with pyinstrument into PATH (text)")
+                        help="profile the SQLite scan (PATH) and the idle pass (PATH.idle) with pyinstrument")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL scan")
     parser.add_argument("--autologin", action=argparse.BooleanOptionalAction, default=None,
                         help="measure autologin through the e2e stack (default: on, off in --quick)")
