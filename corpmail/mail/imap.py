@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import logging
 import socket
 import ssl
@@ -53,8 +54,12 @@ class FolderState:
     unseen: int  # -1 when unknown (SELECT reports no count)
 
 
+@functools.lru_cache(maxsize=2)
 def make_ssl_context(validate_cert: bool = True) -> ssl.SSLContext:
-    """The system's trust store; with validation off, any certificate and name pass."""
+    """The system's trust store; with validation off, any certificate and name pass.
+
+    Loading the trust store costs ~40 ms, more than a whole idle check of a mailbox, so
+    one context per setting is built once and shared (contexts are not changed after)."""
     context = ssl.create_default_context()
     if not validate_cert:
         context.check_hostname = False
@@ -116,7 +121,7 @@ class ImapSession:
         """Open a connection (none | ssl | starttls); `timeout` bounds connect and each read."""
         if security not in SECURITIES:
             raise MailProtocolError(_("Unknown security setting %(s)s.", s=security))
-        context = make_ssl_context(validate_cert)
+        context = make_ssl_context(validate_cert) if security != "none" else None
         try:
             client = IMAPClient(host, port, ssl=security == "ssl",  # imapclient defaults to TLS
                                 ssl_context=context, timeout=timeout)
