@@ -20,13 +20,6 @@ from corpmail.models.mailboxes import FOLDER_ROLES
 log = logging.getLogger(__name__)
 
 
-def _get_account(account_id: int) -> ScannerAccount:
-    account = db.session.get(ScannerAccount, account_id)
-    if account is None:
-        abort(404)
-    return account
-
-
 def action_registry() -> dict:
     from corpmail.scanner.registry import ACTIONS
 
@@ -140,12 +133,12 @@ def account_new():
 
 @bp.route("/accounts/<int:account_id>/edit", methods=["GET", "POST"])
 def account_edit(account_id: int):
-    return _edit(_get_account(account_id))
+    return _edit(db.get_or_404(ScannerAccount, account_id))
 
 
 @bp.route("/accounts/<int:account_id>/delete", methods=["POST"])
 def account_delete(account_id: int):
-    account = _get_account(account_id)
+    account = db.get_or_404(ScannerAccount, account_id)
     if not PostForm().validate_on_submit():
         abort(400)
     running = db.session.scalar(
@@ -234,7 +227,7 @@ def _list_server_folders(account: ScannerAccount):
 
 @bp.route("/accounts/<int:account_id>/folders", methods=["GET", "POST"])
 def account_folders(account_id: int):
-    account = _get_account(account_id)
+    account = db.get_or_404(ScannerAccount, account_id)
     stored = {f.name: f for f in account.folders}
     error = None
     server_folders = None
@@ -305,7 +298,7 @@ def account_folders(account_id: int):
 
 @bp.route("/accounts/<int:account_id>/verify", methods=["POST"])
 def account_verify(account_id: int):
-    account = _get_account(account_id)
+    account = db.get_or_404(ScannerAccount, account_id)
     if not PostForm().validate_on_submit():
         abort(400)
     from corpmail.scanner import verify
@@ -321,7 +314,7 @@ def account_verify(account_id: int):
         flash(_("Verification failed: %(error)s", error=str(exc)), "danger")
         return redirect(url_for("admin.account_edit", account_id=account.id))
     db.session.expire_all()
-    account = _get_account(account_id)
+    account = db.get_or_404(ScannerAccount, account_id)
     if account.status == "Locked":
         flash(
             _(

@@ -16,13 +16,6 @@ from corpmail.models import MailServer, ScannerAccount
 log = logging.getLogger(__name__)
 
 
-def _get_server(server_id: int) -> MailServer:
-    server = db.session.get(MailServer, server_id)
-    if server is None:
-        abort(404)
-    return server
-
-
 def run_connection_test(server: MailServer, login: str | None, password: str | None) -> dict:
     """Call the diagnostics; an unexpected failure becomes a result, never a 500."""
     from corpmail.mail.diagnostics import test_connection
@@ -99,12 +92,12 @@ def server_new():
 
 @bp.route("/servers/<int:server_id>/edit", methods=["GET", "POST"])
 def server_edit(server_id: int):
-    return _edit(_get_server(server_id))
+    return _edit(db.get_or_404(MailServer, server_id))
 
 
 @bp.route("/servers/<int:server_id>/delete", methods=["POST"])
 def server_delete(server_id: int):
-    server = _get_server(server_id)
+    server = db.get_or_404(MailServer, server_id)
     if not PostForm().validate_on_submit():
         abort(400)
     users = db.session.scalars(
@@ -132,7 +125,7 @@ def server_delete(server_id: int):
 
 @bp.route("/servers/<int:server_id>/test", methods=["GET", "POST"])
 def server_test(server_id: int):
-    server = _get_server(server_id)
+    server = db.get_or_404(MailServer, server_id)
     form = ConnectionTestForm()
     result = None
     if form.validate_on_submit():

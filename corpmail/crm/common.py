@@ -40,13 +40,6 @@ RECORD_TYPES: dict[str, RecordType] = {
 }
 
 
-def get_or_404(model, record_id: int):
-    record = db.session.get(model, record_id)
-    if record is None:
-        abort(404)
-    return record
-
-
 def search_text() -> str:
     return (request.args.get("q") or "").strip()[:MAX_QUERY]
 

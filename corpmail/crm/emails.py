@@ -9,7 +9,7 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from corpmail.crm import bp
-from corpmail.crm.common import RECORD_TYPES, get_or_404, paginate, record_search, search_text
+from corpmail.crm.common import RECORD_TYPES, paginate, record_search, search_text
 from corpmail.crm.forms import LinkForm
 from corpmail.extensions import db
 from corpmail.mail.html import render_email_html
@@ -84,7 +84,7 @@ def bound_records(email: Email) -> list[dict]:
 
 @bp.route("/emails/<int:email_id>")
 def email_detail(email_id: int):
-    email = get_or_404(Email, email_id)
+    email = db.get_or_404(Email, email_id)
     allow_remote = request.args.get("remote") == "1"
     _html, had_remote = rendered_html(email, allow_remote)
     # "Link to record": a type and a search text, results each with a Link button.
@@ -114,7 +114,7 @@ def email_body(email_id: int):
     allow-same-origin (never with allow-scripts) lets the frame send the session cookie
     for inline images and lets the page size the frame to its content.
     """
-    email = get_or_404(Email, email_id)
+    email = db.get_or_404(Email, email_id)
     allow_remote = request.args.get("remote") == "1"
     html, _had_remote = rendered_html(email, allow_remote)
     document = (

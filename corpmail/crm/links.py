@@ -8,14 +8,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from corpmail.crm import bp
-from corpmail.crm.common import RECORD_TYPES, get_or_404, safe_next
+from corpmail.crm.common import RECORD_TYPES, safe_next
 from corpmail.crm.forms import LinkForm
 from corpmail.extensions import db
 from corpmail.models import Email, EmailLink
 
 
 def _validated(email_id: int):
-    email = get_or_404(Email, email_id)
+    email = db.get_or_404(Email, email_id)
     form = LinkForm()
     if not form.validate_on_submit():
         abort(400)
@@ -27,7 +27,7 @@ def _validated(email_id: int):
 @bp.route("/emails/<int:email_id>/link", methods=["POST"])
 def email_link(email_id: int):
     email, form, kind, back = _validated(email_id)
-    record = get_or_404(kind.model, form.record_id.data)
+    record = db.get_or_404(kind.model, form.record_id.data)
     exists_already = db.session.scalar(
         select(EmailLink.id).where(EmailLink.email_id == email.id,
                                    EmailLink.record_type == kind.name,

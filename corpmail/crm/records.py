@@ -9,7 +9,6 @@ from flask_login import current_user
 from corpmail.crm import bp
 from corpmail.crm.common import (
     commit_and_show,
-    get_or_404,
     recent_tickets,
     render_detail,
     render_list,
@@ -29,7 +28,7 @@ def accounts():
 
 @bp.route("/accounts/<int:record_id>")
 def account_detail(record_id: int):
-    account = get_or_404(Account, record_id)
+    account = db.get_or_404(Account, record_id)
     return render_detail("account", account, tickets=recent_tickets(Ticket.account_id, account.id))
 
 
@@ -47,7 +46,7 @@ def account_new():
 
 @bp.route("/accounts/<int:record_id>/edit", methods=["GET", "POST"])
 def account_edit(record_id: int):
-    account = get_or_404(Account, record_id)
+    account = db.get_or_404(Account, record_id)
     form = AccountForm(obj=account, record=account)
     if not form.is_submitted():
         form.domains.data = " ".join(account.domains)
@@ -82,7 +81,7 @@ def contacts():
 
 @bp.route("/contacts/<int:record_id>")
 def contact_detail(record_id: int):
-    contact = get_or_404(Contact, record_id)
+    contact = db.get_or_404(Contact, record_id)
     return render_detail("contact", contact, tickets=recent_tickets(Ticket.contact_id, contact.id))
 
 
@@ -99,7 +98,7 @@ def contact_new():
 
 @bp.route("/contacts/<int:record_id>/edit", methods=["GET", "POST"])
 def contact_edit(record_id: int):
-    contact = get_or_404(Contact, record_id)
+    contact = db.get_or_404(Contact, record_id)
     form = ContactForm(obj=contact)
     if not form.is_submitted():
         form.account_id.data = contact.account_id or 0
@@ -130,7 +129,7 @@ def leads():
 
 @bp.route("/leads/<int:record_id>")
 def lead_detail(record_id: int):
-    return render_detail("lead", get_or_404(Lead, record_id))
+    return render_detail("lead", db.get_or_404(Lead, record_id))
 
 
 @bp.route("/leads/new", methods=["GET", "POST"])
@@ -146,7 +145,7 @@ def lead_new():
 
 @bp.route("/leads/<int:record_id>/edit", methods=["GET", "POST"])
 def lead_edit(record_id: int):
-    lead = get_or_404(Lead, record_id)
+    lead = db.get_or_404(Lead, record_id)
     form = LeadForm(obj=lead)
     if form.validate_on_submit():
         _fill_lead(lead, form)

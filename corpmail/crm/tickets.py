@@ -5,12 +5,10 @@ from __future__ import annotations
 from flask import request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from corpmail.crm import bp
 from corpmail.crm.common import (
     commit_and_show,
-    get_or_404,
     render_detail,
     render_list,
     render_record_form,
@@ -47,7 +45,7 @@ def compose_links(ticket: Ticket, user) -> list[tuple[str, str]]:
 
 @bp.route("/tickets/<int:record_id>")
 def ticket_detail(record_id: int):
-    ticket = get_or_404(Ticket, record_id)
+    ticket = db.get_or_404(Ticket, record_id)
     return render_detail("ticket", ticket, compose_links=compose_links(ticket, current_user))
 
 
@@ -74,7 +72,7 @@ def ticket_new():
 
 @bp.route("/tickets/<int:record_id>/edit", methods=["GET", "POST"])
 def ticket_edit(record_id: int):
-    ticket = get_or_404(Ticket, record_id)
+    ticket = db.get_or_404(Ticket, record_id)
     form = TicketForm(obj=ticket)
     if not form.is_submitted():
         form.contact_id.data = ticket.contact_id or 0
