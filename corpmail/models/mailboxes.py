@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from corpmail.extensions import db
 from corpmail.mail import crypto
 from corpmail.models.base import UTCDateTime, utcnow
+from corpmail.validation import split_list
 
 SECURITY_CHOICES = ["none", "ssl", "starttls"]
 AUTH_METHODS = ["basic", "oauth2"]
@@ -93,8 +94,7 @@ class ScannerAccount(db.Model):
         self.password_encrypted = crypto.encrypt(value) if value else None
 
     def exception_lists(self) -> tuple[list[str], list[str]]:
-        split = lambda text: [x.strip().lower() for x in (text or "").split() if x.strip()]  # noqa: E731
-        return split(self.email_exceptions), split(self.domain_exceptions)
+        return split_list(self.email_exceptions), split_list(self.domain_exceptions)
 
 
 class ScannerFolder(db.Model):

@@ -6,6 +6,7 @@ from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from corpmail.extensions import db
+from corpmail.validation import split_list
 
 ON_CLOSED_REPLY = ["reopen", "new ticket"]
 
@@ -44,5 +45,4 @@ class MailConfiguration(db.Model):
         return row
 
     def exception_lists(self) -> tuple[list[str], list[str]]:
-        split = lambda text: [x.strip().lower() for x in (text or "").split() if x.strip()]  # noqa: E731
-        return split(self.email_exceptions), split(self.domain_exceptions)
+        return split_list(self.email_exceptions), split_list(self.domain_exceptions)
