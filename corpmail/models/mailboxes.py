@@ -26,6 +26,19 @@ SEARCH_FIELDS = [
 ]
 
 
+def _encrypted(column: str) -> property:
+    """The plain-text view of an encrypted column: None when empty, encrypted when set."""
+
+    def get(self) -> str | None:
+        stored = getattr(self, column)
+        return crypto.decrypt(stored) if stored else None
+
+    def set_(self, value: str | None) -> None:
+        setattr(self, column, crypto.encrypt(value) if value else None)
+
+    return property(get, set_)
+
+
 class MailServer(db.Model):
     __tablename__ = "mail_servers"
 
@@ -45,7 +58,18 @@ class MailServer(db.Model):
     rc_spellcheck: Mapped[bool] = mapped_column(default=False)
     rc_ip_check: Mapped[bool] = mapped_column(default=False)
     rc_identities_level: Mapped[int] = mapped_column(default=0)
+    # OAuth 2.0 (auth_method "oauth2"): a provider name resolved by corpmail.oauth.providers;
+    # the URLs and scopes override the provider's own (required for "generic").
+    oauth_provider: Mapped[str | None] = mapped_column(String(16))
+    oauth_client_id: Mapped[str | None] = mapped_column(String(255))
+    oauth_client_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    oauth_authorize_url: Mapped[str | None] = mapped_column(String(500))
+    oauth_token_url: Mapped[str | None] = mapped_column(String(500))
+    oauth_revoke_url: Mapped[str | None] = mapped_column(String(500))
+    oauth_scopes: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    oauth_client_secret = _encrypted("oauth_client_secret_encrypted")
 
     accounts: Mapped[list[ScannerAccount]] = relationship(back_populates="server")
 
@@ -69,6 +93,11 @@ class ScannerAccount(db.Model):
     last_login: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # OAuth 2.0 tokens (server auth_method "oauth2"), set by the Authorize flow.
+    oauth_access_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    oauth_refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    oauth_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # access token
+    oauth_refresh_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # if told
     # The scan lease: one scanner at a time per mailbox, enforced by a conditional UPDATE.
     lease_owner: Mapped[str | None] = mapped_column(String(120))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -83,15 +112,18 @@ class ScannerAccount(db.Model):
         back_populates="account", cascade="all, delete-orphan"
     )
 
-    @property
-    def password(self) -> str | None:
-        if not self.password_encrypted:
-            return None
-        return crypto.decrypt(self.password_encrypted)
+    password = _encrypted("password_encrypted")
+    oauth_access_token = _encrypted("oauth_access_token_encrypted")
+    oauth_refresh_token = _encrypted("oauth_refresh_token_encrypted")
 
-    @password.setter
-    def password(self, value: str | None) -> None:
-        self.password_encrypted = crypto.encrypt(value) if value else None
+    @property
+    def uses_oauth(self) -> bool:
+        return self.server is not None and self.server.auth_method == "oauth2"
+
+    @property
+    def oauth_authorized(self) -> bool:
+        """Tokens are stored: the scanner can log in (refreshing when needed)."""
+        return bool(self.oauth_refresh_token_encrypted or self.oauth_access_token_encrypted)
 
     def exception_lists(self) -> tuple[list[str], list[str]]:
         return split_list(self.email_exceptions), split_list(self.domain_exceptions)
