@@ -94,6 +94,10 @@ class Dovecot:
     ``submission_relay`` ``(host, port)`` enables Dovecot's submission service relaying
     to that SMTP server (which must not advertise AUTH). ``tls=True`` adds a self-signed
     certificate: STARTTLS on the IMAP port and an implicit-TLS ``imaps_port``.
+    ``oauth2_introspection_url`` adds an ``oauth2`` passdb for XOAUTH2 and OAUTHBEARER
+    (IMAP and submission) that validates bearer tokens at that RFC 7662 endpoint
+    (``introspection_mode = post``; client credentials may go in the URL as
+    ``http://id:secret@host/path``); passwords keep working for the same users.
     """
 
     def __init__(
@@ -109,6 +113,7 @@ class Dovecot:
         tls: bool = False,
         fsync: bool = False,
         domain: str = "mail.corpmail.test",
+        oauth2_introspection_url: str | None = None,
     ) -> None:
         self.base = Path(base).resolve()
         self.host = host
@@ -124,6 +129,7 @@ class Dovecot:
         self.imap_capability = imap_capability
         self.fsync = fsync
         self.domain = domain
+        self.oauth2_introspection_url = oauth2_introspection_url
         # One passwd-file per user: Dovecot re-reads a passwd-file at most once a second,
         # so a user added right after another login would not be seen in a shared file.
         self.users_dir = self.base / "passwd.d"
@@ -156,7 +162,8 @@ class Dovecot:
             f"default_internal_user = {self._internal_user}",
             f"default_login_user = {self._login_user}",
             "disable_plaintext_auth = no",
-            "auth_mechanisms = plain login",
+            "auth_mechanisms = plain login"
+            + (" xoauth2 oauthbearer" if self.oauth2_introspection_url else ""),
             # No failed-login penalty: tests log in with wrong passwords on purpose. (Dovecot
             # still flushes failures on a 0.5 s timer: a wrong password costs up to 0.5 s.)
             "auth_failure_delay = 0",
@@ -172,7 +179,10 @@ class Dovecot:
             "passdb {",
             "  driver = passwd-file",
             f"  args = scheme=PLAIN username_format=%Lu {self.users_dir}/%Lu",
+            # "none": the lookups without a login (LMTP delivery) still find the users here.
+            *(["  mechanisms = plain login none"] if self.oauth2_introspection_url else []),
             "}",
+            *self._oauth2_passdb(),
             "userdb {",
             "  driver = static",
             f"  args = uid={self.mail_uid} gid={self.mail_gid} home={self.mail_root}/%Lu",
@@ -237,6 +247,24 @@ class Dovecot:
             lines.append("ssl = no")
         return "\n".join(lines) + "\n"
 
+    def _oauth2_passdb(self) -> list[str]:
+        if not self.oauth2_introspection_url:
+            return []
+        return ["passdb {", "  driver = oauth2", "  mechanisms = xoauth2 oauthbearer",
+                f"  args = {self.base}/dovecot-oauth2.conf.ext", "}"]
+
+    def _oauth2_config(self) -> str:
+        """Tokens checked at the introspection endpoint on every login (no cache), the
+        token's ``username`` must be the login, and ``active`` must be true."""
+        return "\n".join([
+            "introspection_mode = post",
+            f"introspection_url = {self.oauth2_introspection_url}",
+            "force_introspection = yes",
+            "username_attribute = username",
+            "active_attribute = active",
+            "active_value = true",
+        ]) + "\n"
+
     def _prepare(self) -> None:
         base = self.base
         base.mkdir(parents=True, exist_ok=True)
@@ -251,6 +279,10 @@ class Dovecot:
         if self.tls and not (base / "tls" / "cert.pem").exists():
             (base / "tls").mkdir(exist_ok=True)
             _self_signed(base / "tls" / "cert.pem", base / "tls" / "key.pem", self.host)
+        if self.oauth2_introspection_url:  # holds the introspection client's secret
+            oauth2_conf = base / "dovecot-oauth2.conf.ext"
+            oauth2_conf.write_text(self._oauth2_config())
+            self._protect(oauth2_conf)
         self.config_file.write_text(self._config())
 
     def _stop_orphan(self) -> None:
