@@ -318,3 +318,38 @@ def scanner_account(app, mail_server, dovecot, admin_user):
     db.session.add(account)
     db.session.commit()
     return account
+
+
+# --------------------------------------------------------------------------- OAuth 2.0 stack
+@pytest.fixture(scope="session")
+def oauth_server():
+    """A local OAuth 2.0 authorization server (tests/support/oauth_server.py) for the
+    session: code + PKCE, rotating refresh tokens, introspection, revocation. Tests set
+    ``access_token_seconds`` (read at each issue) and register their own client."""
+    from tests.support.oauth_server import OAuthTestServer
+
+    server = OAuthTestServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def oauth_dovecot(oauth_server):
+    """A second Dovecot whose ``oauth2`` passdb checks bearer tokens (XOAUTH2, OAUTHBEARER)
+    at ``oauth_server``'s introspection endpoint, for IMAP and submission; users added with
+    ``add_user`` also keep their password (to put mail in). Its submission relays through
+    ``oauth_dovecot.relay`` (aiosmtpd) into its own LMTP."""
+    from corpmail.devstack.dovecot import Dovecot, free_port
+    from corpmail.devstack.smtp_relay import SmtpRelay
+
+    client_id, secret = oauth_server.resource_client
+    introspection = oauth_server.introspection_url.replace("://", f"://{client_id}:{secret}@", 1)
+    base = tempfile.mkdtemp(prefix="corpmail-test-oauth-dovecot-")
+    server = Dovecot(base, submission_relay=("127.0.0.1", free_port()),
+                     oauth2_introspection_url=introspection)
+    server.start()
+    server.relay = SmtpRelay(server.host, server.lmtp_port, *server.submission_relay).start()
+    yield server
+    server.relay.stop()
+    server.stop()
+    shutil.rmtree(base, ignore_errors=True)

@@ -104,6 +104,11 @@ def _edit(account: ScannerAccount | None):
             account.domain_exceptions = form.domain_exceptions.data or ""
             account.owner_id = form.owner_id.data
             db.session.commit()
+            if is_new and account.uses_oauth and not account.oauth_authorized:
+                # Folders can only be listed once the mailbox lets corpmail in.
+                flash(_("Scanner account %(name)s added. Now click Authorize, then choose "
+                        "the folders to scan.", name=account.name), "success")
+                return redirect(url_for("admin.account_edit", account_id=account.id))
             if is_new:
                 flash(
                     _(

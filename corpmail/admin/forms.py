@@ -23,6 +23,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from corpmail import validation
 from corpmail.models.mailboxes import SEARCH_FIELDS
+from corpmail.oauth.providers import PROVIDERS
 
 SECURITY_LABELS = [
     ("none", _l("None (plain text)")),
@@ -30,6 +31,7 @@ SECURITY_LABELS = [
     ("starttls", _l("STARTTLS")),
 ]
 AUTH_LABELS = [("basic", _l("Login and password")), ("oauth2", _l("OAuth 2.0"))]
+OAUTH_PROVIDER_LABELS = [(name, provider.label) for name, provider in PROVIDERS.items()]
 # Roundcube's identities_level, as its config documents it.
 IDENTITIES_LEVELS = [
     (0, _l("0: many identities, every field editable")),
@@ -78,6 +80,18 @@ def host_validator(form, field) -> None:
         field.data = validation.validate_host(field.data)
     except ValueError as exc:
         raise ValidationError(str(exc)) from exc
+
+
+def oauth_url_validator(form, field) -> None:
+    """A provider endpoint: https, or http only on this machine (a local test server)."""
+    if not field.data:
+        return
+    from authlib.common.security import is_secure_transport
+
+    if not field.data.lower().startswith(("https://", "http://")) or not is_secure_transport(
+        field.data
+    ):
+        raise ValidationError(_l("Give an https:// URL."))
 
 
 def port_validator(form, field) -> None:
@@ -162,6 +176,40 @@ class MailServerForm(FlaskForm):
     )
     smtp_validate_cert = BooleanField(_l("Validate the SMTP server's certificate"), default=True)
 
+    # OAuth 2.0 (auth_method "oauth2"); the provider's own endpoints unless given here.
+    oauth_provider = SelectField(_l("OAuth 2.0 provider"), choices=OAUTH_PROVIDER_LABELS,
+                                 default="google")
+    oauth_client_id = StringField(
+        _l("Client ID"), filters=[strip_filter], validators=[Length(max=255)]
+    )
+    # Not named like the model's property: the stored secret is never decrypted into the form.
+    oauth_secret = PasswordField(
+        _l("Client secret"),
+        validators=[Length(max=1024)],
+        description=_l("Stored encrypted and never shown. Leave empty to keep the current one."),
+    )
+    oauth_authorize_url = StringField(
+        _l("Authorization URL"),
+        filters=[strip_filter],
+        validators=[Optional(), Length(max=500), oauth_url_validator],
+    )
+    oauth_token_url = StringField(
+        _l("Token URL"),
+        filters=[strip_filter],
+        validators=[Optional(), Length(max=500), oauth_url_validator],
+    )
+    oauth_revoke_url = StringField(
+        _l("Revocation URL (optional)"),
+        filters=[strip_filter],
+        validators=[Optional(), Length(max=500), oauth_url_validator],
+    )
+    oauth_scopes = StringField(
+        _l("Scopes"),
+        filters=[strip_filter],
+        validators=[Length(max=1000)],
+        description=_l("Separated by spaces. Empty: the provider's (IMAP, SMTP and offline access)."),
+    )
+
     rc_spellcheck = BooleanField(_l("Spell checking"), default=False)
     rc_ip_check = BooleanField(_l("Check the client IP of the session"), default=False)
     rc_identities_level = SelectField(
@@ -176,6 +224,21 @@ class MailServerForm(FlaskForm):
 
     submit = SubmitField(_l("Save"))
     test = SubmitField(_l("Test connection"))
+
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        if self.auth_method.data != "oauth2":
+            return ok
+        if not self.oauth_client_id.data:
+            self.oauth_client_id.errors.append(_l("A client ID is required for OAuth 2.0."))
+            ok = False
+        provider = PROVIDERS.get(self.oauth_provider.data)
+        if provider is not None and provider.needs_urls:
+            for field in (self.oauth_authorize_url, self.oauth_token_url):
+                if not field.data:
+                    field.errors.append(_l("Required for another OAuth 2.0 server."))
+                    ok = False
+        return ok
 
     def fill_default_ports(self) -> None:
         if self.imap_port.data is None:
@@ -204,6 +267,11 @@ class MailServerForm(FlaskForm):
             setattr(server, name, getattr(self, name).data)
         server.smtp_host = self.smtp_host.data or None
         server.smtp_port = self.smtp_port.data if self.smtp_host.data else None
+        for name in ("oauth_provider", "oauth_client_id", "oauth_authorize_url",
+                     "oauth_token_url", "oauth_revoke_url", "oauth_scopes"):
+            setattr(server, name, getattr(self, name).data or None)
+        if self.oauth_secret.data:
+            server.oauth_client_secret = self.oauth_secret.data
 
 
 class ConnectionTestForm(FlaskForm):

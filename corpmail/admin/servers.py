@@ -10,18 +10,43 @@ from sqlalchemy import func, select
 
 from corpmail.admin import bp
 from corpmail.admin.forms import ConnectionTestForm, MailServerForm, PostForm
+from corpmail.admin.oauth import redirect_uri
 from corpmail.extensions import db
+from corpmail.mail.errors import MailAuthError, MailError
 from corpmail.models import MailServer, ScannerAccount
 
 log = logging.getLogger(__name__)
 
 
-def run_connection_test(server: MailServer, login: str | None, password: str | None) -> dict:
-    """Call the diagnostics; an unexpected failure becomes a result, never a 500."""
+def _oauth_token(server_id: int | None, login: str) -> str:
+    """The access token of the authorized scanner account with this login on this server,
+    for Test connection on an OAuth 2.0 server (renewed when needed)."""
+    from corpmail.oauth.tokens import access_token
+
+    account = db.session.scalar(select(ScannerAccount).where(
+        ScannerAccount.server_id == server_id, func.lower(ScannerAccount.login) == login.lower()))
+    if account is None or not account.oauth_authorized:
+        raise MailAuthError(_("No authorized scanner account with the login %(login)s uses this "
+                              "server: add one and click Authorize on its page first.",
+                              login=login))
+    return access_token(account)
+
+
+def run_connection_test(server: MailServer, login: str | None, password: str | None,
+                        server_id: int | None = None) -> dict:
+    """Call the diagnostics; an unexpected failure becomes a result, never a 500. On an
+    OAuth 2.0 server a login without a password logs in with that mailbox's token."""
     from corpmail.mail.diagnostics import test_connection
 
     try:
-        return test_connection(server, login or None, password or None)
+        token = None
+        if server.auth_method == "oauth2" and login and not password:
+            try:
+                token = _oauth_token(server_id, login)
+            except MailError as exc:
+                return {"imap": {"ok": False, "error": str(exc)},
+                        "smtp": {"ok": False, "error": str(exc)}}
+        return test_connection(server, login or None, password or None, access_token=token)
     except Exception as exc:  # diagnostics maps wire errors itself; this is the last guard
         log.exception("connection test failed unexpectedly for server %s", server.name)
         error = f"{type(exc).__name__}: {exc}"
@@ -63,9 +88,13 @@ def _edit(server: MailServer | None):
             # Test with the values on the form, on a throw-away object never added to the session.
             probe = MailServer()
             form.apply_to(probe)
-            result = run_connection_test(probe, form.test_login.data, form.test_password.data)
+            result = run_connection_test(probe, form.test_login.data, form.test_password.data,
+                                         server.id if server else None)
         elif _name_taken(form.name.data, server.id if server else None):
             form.name.errors.append(_("A mail server with this name already exists."))
+        elif (form.auth_method.data == "oauth2" and not form.oauth_secret.data
+              and not (server and server.oauth_client_secret_encrypted)):
+            form.oauth_secret.errors.append(_("A client secret is required for OAuth 2.0."))
         else:
             is_new = server is None
             if is_new:
@@ -82,7 +111,8 @@ def _edit(server: MailServer | None):
             return redirect(url_for("admin.servers"))
     elif form.is_submitted():
         flash(_("Please correct the marked fields."), "danger")
-    return render_template("admin/server_form.html", form=form, server=server, result=result)
+    return render_template("admin/server_form.html", form=form, server=server, result=result,
+                           oauth_redirect_uri=redirect_uri())
 
 
 @bp.route("/servers/new", methods=["GET", "POST"])
@@ -129,5 +159,5 @@ def server_test(server_id: int):
     form = ConnectionTestForm()
     result = None
     if form.validate_on_submit():
-        result = run_connection_test(server, form.login.data, form.password.data)
+        result = run_connection_test(server, form.login.data, form.password.data, server.id)
     return render_template("admin/server_test.html", server=server, form=form, result=result)

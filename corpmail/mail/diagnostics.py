@@ -14,6 +14,7 @@ from corpmail.mail.smtp import (
     connect_smtp,
     map_smtp_error,
     smtp_login,
+    smtp_oauth_login,
     smtp_tls_version,
 )
 
@@ -25,7 +26,7 @@ def _ms(start: float) -> float:
 
 
 def test_imap(server, login: str | None = None, password: str | None = None,
-              timeout: float | None = None) -> dict[str, Any]:
+              timeout: float | None = None, access_token: str | None = None) -> dict[str, Any]:
     timeout = timeout or min(_config_timeout(), MAX_TIMEOUT)
     result: dict[str, Any] = {"ok": False, "latency_ms": None, "capabilities": [],
                               "tls_version": None, "login": "skipped", "error": None}
@@ -42,9 +43,12 @@ def test_imap(server, login: str | None = None, password: str | None = None,
             result["latency_ms"] = _ms(start)  # connect + greeting + TLS + CAPABILITY
             result["tls_version"] = session.tls_version
             result["ok"] = True
-            if login and password:
+            if login and (password or access_token):
                 try:
-                    session.login(login, password)
+                    if access_token:
+                        session.oauth_login(login, access_token)
+                    else:
+                        session.login(login, password)
                     result["login"] = "ok"
                     result["capabilities"] = list(session.capabilities)  # post-login list
                 except MailAuthError as exc:
@@ -57,7 +61,7 @@ def test_imap(server, login: str | None = None, password: str | None = None,
 
 
 def test_smtp(server, login: str | None = None, password: str | None = None,
-              timeout: float | None = None) -> dict[str, Any]:
+              timeout: float | None = None, access_token: str | None = None) -> dict[str, Any]:
     timeout = timeout or min(_config_timeout(), MAX_TIMEOUT)
     result: dict[str, Any] = {"ok": False, "latency_ms": None, "extensions": [],
                               "tls_version": None, "login": "skipped", "error": None}
@@ -78,9 +82,12 @@ def test_smtp(server, login: str | None = None, password: str | None = None,
         ]
         result["tls_version"] = smtp_tls_version(smtp)
         result["ok"] = True
-        if login and password and smtp.has_extn("auth"):
+        if login and (password or access_token) and smtp.has_extn("auth"):
             try:
-                smtp_login(smtp, login, password)
+                if access_token:
+                    smtp_oauth_login(smtp, login, access_token)
+                else:
+                    smtp_login(smtp, login, password)
                 result["login"] = "ok"
             except Exception as exc:  # noqa: BLE001
                 error = str(map_smtp_error(exc, host, port, timeout))
@@ -90,11 +97,12 @@ def test_smtp(server, login: str | None = None, password: str | None = None,
     return result
 
 
-def test_connection(server, login: str | None = None, password: str | None = None
-                    ) -> dict[str, dict[str, Any]]:
-    """{"imap": {...}, "smtp": {...}}: the real result or the exact error of each."""
-    return {"imap": test_imap(server, login, password),
-            "smtp": test_smtp(server, login, password)}
+def test_connection(server, login: str | None = None, password: str | None = None,
+                    access_token: str | None = None) -> dict[str, dict[str, Any]]:
+    """{"imap": {...}, "smtp": {...}}: the real result or the exact error of each. With an
+    OAuth 2.0 access token the logins use it (XOAUTH2 / OAUTHBEARER) instead of a password."""
+    return {"imap": test_imap(server, login, password, access_token=access_token),
+            "smtp": test_smtp(server, login, password, access_token=access_token)}
 
 
 # pytest would collect the test_* names above when imported into a test module.

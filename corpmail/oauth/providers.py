@@ -24,7 +24,7 @@ class Provider:
     """A provider's known endpoints and scopes; a server's own values override them."""
 
     name = ""
-    label = _l("Provider")
+    label = ""
     authorize_url = ""
     token_url = ""
     revoke_url: str | None = None

@@ -31,17 +31,28 @@ def _servers(preferred_id: int | None) -> list[MailServer]:
     return [s for s in rows if s.smtp_host]
 
 
-def _credentials(server: MailServer) -> tuple[str, str] | None:
-    """A working mailbox on the server to authenticate with, when the server wants AUTH."""
+def _credentials(server: MailServer) -> dict | None:
+    """A working mailbox on the server to authenticate with, when the server wants AUTH:
+    send_message's login and password, or login and OAuth 2.0 access token."""
     account = db.session.scalar(
         select(ScannerAccount)
         .where(ScannerAccount.server_id == server.id, ScannerAccount.status == "Active")
         .order_by(ScannerAccount.id)
         .limit(1)
     )
-    if account is None or not account.password:
+    if account is None:
         return None
-    return account.login, account.password
+    if server.auth_method == "oauth2":
+        from corpmail.oauth.tokens import access_token
+
+        try:
+            return {"login": account.login, "access_token": access_token(account)}
+        except MailError as exc:
+            log.warning("notification: no access token for %s: %s", account.name, exc)
+            return None
+    if not account.password:
+        return None
+    return {"login": account.login, "password": account.password}
 
 
 def send_notification(subject: str, body: str, server_id: int | None = None) -> bool:
@@ -59,14 +70,14 @@ def send_notification(subject: str, body: str, server_id: int | None = None) -> 
         timeout = float(current_app.config.get("IMAP_TIMEOUT", 30.0))
         last_error: Exception | None = None
         for server in servers:
-            attempts: list[tuple[str, str] | None] = [None]
+            attempts: list[dict] = [{}]
             creds = _credentials(server)
             if creds:
                 attempts.append(creds)
             for cred in attempts:
                 msg = EmailMessage()
                 msg["Subject"] = f"[corpmail] {subject}"
-                sender = cred[0] if cred and "@" in cred[0] else to
+                sender = cred["login"] if "@" in cred.get("login", "") else to
                 msg["From"] = sender
                 msg["To"] = to
                 msg["Date"] = formatdate(localtime=False)
@@ -74,8 +85,7 @@ def send_notification(subject: str, body: str, server_id: int | None = None) -> 
                 msg["Auto-Submitted"] = "auto-generated"  # our own scanner skips it
                 msg.set_content(body)
                 try:
-                    login, password = cred if cred else (None, None)
-                    send_message(server, msg, login=login, password=password, timeout=timeout)
+                    send_message(server, msg, timeout=timeout, **cred)
                     log.info("notification sent to %s: %s", to, subject)
                     return True
                 except MailError as exc:
@@ -88,12 +98,32 @@ def send_notification(subject: str, body: str, server_id: int | None = None) -> 
 
 def account_locked(account_id: int, message: str) -> bool:
     account = db.session.get(ScannerAccount, account_id)
+    if account is not None and account.uses_oauth and not account.oauth_authorized:
+        return _needs_authorization(account, message)
     return account is not None and send_notification(
         _("Mailbox %(name)s locked", name=account.name),
         _(
             "The scanner could not log in to the mailbox %(name)s (%(login)s) and locked it.\n\n"
             "Server message: %(message)s\n\n"
             "The verification job retries it and unlocks it when the login works again.",
+            name=account.name,
+            login=account.login,
+            message=message,
+        ),
+        account.server_id,
+    )
+
+
+def _needs_authorization(account: ScannerAccount, message: str) -> bool:
+    """An OAuth2 mailbox whose grant is gone: only an admin's Authorize brings it back."""
+    return send_notification(
+        _("Mailbox %(name)s locked: authorize it again", name=account.name),
+        _(
+            "The scanner could not log in to the mailbox %(name)s (%(login)s) and locked it: "
+            "its OAuth 2.0 authorization was revoked or has expired.\n\n"
+            "%(message)s\n\n"
+            "Open Mail scanner > %(name)s and click Authorize; the mailbox is unlocked as "
+            "soon as the provider grants access again.",
             name=account.name,
             login=account.login,
             message=message,

@@ -46,7 +46,7 @@
     input.placeholder = ports[select.value];
   });
   var auth = document.getElementById("auth_method");
-  var note = document.getElementById("oauth-note");
+  var note = document.getElementById("oauth-settings");
   if (auth && note) auth.addEventListener("change", function () { note.hidden = auth.value !== "oauth2"; });
 
   // Scanner actions: move rows up or down, then renumber the order inputs.
