@@ -44,6 +44,9 @@ $config['x_frame_options'] = 'sameorigin';
 // login failure after a redeemed token does.
 $config['login_rate_limit'] = 3;
 $config['login_autocomplete'] = 0;
+// OAuth 2.0 mailboxes log in with "Bearer <access token>" as the password; Microsoft's
+// tokens are JWTs of 1.5-3 KB, past Roundcube's default limit of 1024.
+$config['login_password_maxlen'] = 8192;
 $config['auto_create_user'] = true;
 
 // Language: none forced here (a forced one would override every user's): the plugin sets

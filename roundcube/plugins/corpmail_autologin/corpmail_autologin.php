@@ -11,6 +11,11 @@
  * never takes a mail host from the request: hosts come from the app and must be in
  * corpmail_allowed_hosts. Settings: config.inc.php.dist.
  *
+ * OAuth 2.0 mailboxes: the redeem answer carries a bearer token instead of a password
+ * (auth "oauth2"); IMAP and SMTP log in with XOAUTH2. The plugin never holds a refresh
+ * token: after "renew_in" seconds it asks <app>/internal/autologin/token for a valid
+ * access token (the app renews it with the provider) before connecting again.
+ *
  * No $task: the plugin must act on every task (a plugin limited to 'login' is not loaded
  * while someone is logged in).
  */
@@ -18,6 +23,7 @@ class corpmail_autologin extends rcube_plugin
 {
     const ACTION = 'corpmail-autologin';
     const CHECK_CACHE_MAX = 5;  // seconds a positive check answer may be reused
+    const OAUTH = 'oauth2';     // the redeem answer's "auth" of an OAuth 2.0 mailbox
 
     /** @var array|null The redeem answer of this request (never stored whole) */
     private $redeemed;
@@ -36,6 +42,7 @@ class corpmail_autologin extends rcube_plugin
         $this->add_hook('login_failed', [$this, 'login_failed']);
         $this->add_hook('logout_after', [$this, 'logout_after']);
         $this->add_hook('smtp_connect', [$this, 'smtp_connect']);
+        $this->add_hook('storage_connect', [$this, 'storage_connect']);
     }
 
     // ------------------------------------------------------------------ hooks
@@ -68,8 +75,11 @@ class corpmail_autologin extends rcube_plugin
 
             $imap = $this->mail_uri(isset($answer['imap']) ? $answer['imap'] : null, 'imap');
             $smtp = $this->mail_uri(isset($answer['smtp']) ? $answer['smtp'] : null, 'smtp');
+            $oauth = isset($answer['auth']) && $answer['auth'] === self::OAUTH;
+            $secret = $oauth ? (isset($answer['access_token']) ? $answer['access_token'] : null)
+                : (isset($answer['password']) ? $answer['password'] : null);
             if ($imap === null || $smtp === null || empty($answer['login'])
-                || !isset($answer['password']) || empty($answer['session_ref'])
+                || !is_string($secret) || ($oauth && $secret === '') || empty($answer['session_ref'])
             ) {
                 $this->refuse('invalid');
             }
@@ -116,7 +126,9 @@ class corpmail_autologin extends rcube_plugin
         }
 
         $args['user']        = (string) $this->redeemed['login'];
-        $args['pass']        = (string) $this->redeemed['password'];
+        $args['pass']        = $this->is_oauth($this->redeemed)
+            ? $this->bearer($this->redeemed['access_token'])  // what XOAUTH2 sends as auth=
+            : (string) $this->redeemed['password'];
         $args['host']        = $this->redeemed['imap_uri'];
         $args['cookiecheck'] = false;  // the first request carries no Roundcube cookie
         $args['valid']       = true;   // there is no login-form request token: ours was the token
@@ -148,6 +160,10 @@ class corpmail_autologin extends rcube_plugin
         $_SESSION['corpmail_mailbox']    = isset($answer['mailbox_name']) ? (string) $answer['mailbox_name'] : '';
         $_SESSION['corpmail_checked_at'] = time();
         $_SESSION['corpmail_checked_cookie'] = hash('sha256', $this->crm_cookie());
+        if ($this->is_oauth($answer)) {
+            $_SESSION['corpmail_oauth']    = 1;
+            $_SESSION['corpmail_renew_at'] = $this->renew_at($answer);
+        }
 
         $language = $this->language();
         if ($language) {
@@ -196,11 +212,80 @@ class corpmail_autologin extends rcube_plugin
         if (!empty($_SESSION['corpmail_smtp'])) {
             $args['smtp_host'] = $_SESSION['corpmail_smtp'];
         }
+        if (!empty($_SESSION['corpmail_oauth'])) {
+            $this->renew_token_when_due();
+            $args['smtp_user']      = '%u';
+            $args['smtp_pass']      = '%p';  // the session's "Bearer <token>"
+            $args['smtp_auth_type'] = 'XOAUTH2';
+        }
+
+        return $args;
+    }
+
+    /** OAuth 2.0 mailboxes log in to IMAP with XOAUTH2 and a token that is still valid. */
+    public function storage_connect($args)
+    {
+        if ($this->redeemed !== null ? $this->is_oauth($this->redeemed) : !empty($_SESSION['corpmail_oauth'])) {
+            $args['auth_type'] = 'XOAUTH2';
+            if ($this->redeemed === null && ($token = $this->renew_token_when_due())) {
+                $args['pass'] = $token;
+            }
+        }
 
         return $args;
     }
 
     // ------------------------------------------------------------------ helpers
+
+    /**
+     * When the token's renewal time has come, ask the app for a valid one and keep it as
+     * the session's password (what IMAP and SMTP log in with). The new "Bearer <token>",
+     * or null when nothing was due. A refusal ends the session.
+     */
+    private function renew_token_when_due()
+    {
+        if (empty($_SESSION['corpmail_ref'])
+            || (isset($_SESSION['corpmail_renew_at']) && time() < (int) $_SESSION['corpmail_renew_at'])
+        ) {
+            return null;
+        }
+
+        $answer = $this->call_app('/internal/autologin/token', [
+            'session_ref' => (string) $_SESSION['corpmail_ref'],
+            'crm_session' => $this->crm_cookie(),
+        ]);
+        if (empty($answer['ok']) || empty($answer['access_token']) || !is_string($answer['access_token'])) {
+            rcube::write_log('corpmail_autologin', 'no access token for ' . $_SESSION['username']);
+            $this->end_session();
+        }
+
+        $rcmail = rcmail::get_instance();
+        $bearer = $this->bearer($answer['access_token']);
+        $_SESSION['password']          = $rcmail->encrypt($bearer);
+        $_SESSION['corpmail_renew_at'] = $this->renew_at($answer);
+        rcube::write_log('corpmail_autologin', 'access token renewed for ' . $_SESSION['username']);
+
+        return $bearer;
+    }
+
+    private function is_oauth($answer)
+    {
+        return is_array($answer) && isset($answer['auth']) && $answer['auth'] === self::OAUTH;
+    }
+
+    /** XOAUTH2's auth= value (Roundcube and Net_SMTP send the password there). */
+    private function bearer($token)
+    {
+        return 'Bearer ' . (string) $token;
+    }
+
+    /** When to ask the app for a token again: its "renew_in" seconds from now. */
+    private function renew_at($answer)
+    {
+        $renew_in = isset($answer['renew_in']) ? (int) $answer['renew_in'] : 60;
+
+        return time() + max(1, $renew_in);
+    }
 
     /** Ask the app whether this session may go on; end it when not. */
     private function check_session($args)
