@@ -7,9 +7,10 @@ from typing import Any
 
 from flask import Flask, current_app, has_request_context, request
 from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from corpmail.config import load_config
-from corpmail.extensions import babel, bootstrap, csrf, db, login_manager, migrate
+from corpmail.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
 
 
 def create_app(test_config: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
@@ -21,6 +22,7 @@ def create_app(test_config: dict[str, Any] | None = None, instance_path: str | N
         instance_relative_config=True,
     )
     load_config(app, test_config)
+    configure_proxy(app)
     configure_extensions(app)
     configure_blueprints(app)
     configure_cli(app)
@@ -35,10 +37,19 @@ def select_locale() -> str:
     return request.accept_languages.best_match(["en", "pl"]) or "en"
 
 
+def configure_proxy(app: Flask) -> None:
+    """Behind nginx the client's address and scheme come from the proxy's X-Forwarded-*
+    headers (rate limits per IP, Secure cookies); trusted only for PROXY_COUNT hops."""
+    hops = app.config["PROXY_COUNT"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
+
 def configure_extensions(app: Flask) -> None:
     from corpmail import models  # noqa: F401  (register the tables)
-    from corpmail.models import User
+    from corpmail.web.sessions import CookieSessionInterface, user_for_session_id
 
+    app.session_interface = CookieSessionInterface()
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
     csrf.init_app(app)
@@ -47,11 +58,8 @@ def configure_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "web.login"
     login_manager.login_message_category = "warning"
-
-    @login_manager.user_loader
-    def load_user(user_id: str):
-        user = db.session.get(User, int(user_id))
-        return user if user and user.active else None
+    login_manager.user_loader(user_for_session_id)
+    limiter.init_app(app)
 
 
 def configure_blueprints(app: Flask) -> None:

@@ -22,6 +22,18 @@ DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_SAMESITE": "Lax",  # Flask-Login's "Remember me" cookie, like the session's
+    "HTTPS": False,  # the site is served over HTTPS (a TLS proxy in front): cookies get Secure
+    "PROXY_COUNT": 0,  # reverse proxies in front (nginx: 1): trust their X-Forwarded-For/-Proto
+    # Rate limits (Flask-Limiter). memory:// counts per worker process, so with N gunicorn
+    # workers a client gets up to N times a limit; redis://host:6379 shares the counts.
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_STRATEGY": "moving-window",
+    "RATELIMIT_HEADERS_ENABLED": True,  # Retry-After on a 429
+    "LOGIN_LIMIT_PER_ACCOUNT": "10 per 10 minutes",  # failed logins for one e-mail address
+    "LOGIN_LIMIT_PER_IP": "30 per 10 minutes",  # failed logins from one client address
+    "AUTOLOGIN_INTERNAL_LIMIT": "30 per minute",  # plugin calls with a bad secret or token, per IP
     "IMAP_TIMEOUT": 30.0,  # seconds for connect and for each read on IMAP and SMTP
     "SCAN_LEASE_SECONDS": 60,  # a run whose lease is not renewed for this long is stale
     "FETCH_BATCH_SIZE": 200,  # messages per BODY.PEEK[] fetch
@@ -45,6 +57,13 @@ def _env_overrides() -> dict[str, Any]:
         name = key[len(ENV_PREFIX):]
         out[_ENV_ALIASES.get(name, name)] = value
     return out
+
+
+def _flag(value: Any) -> bool:
+    """A boolean setting, also when it comes from the environment as text."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
 
 
 def _instance_secret(instance: Path, filename: str, make) -> str:
@@ -78,6 +97,8 @@ def load_config(app, test_config: dict[str, Any] | None = None) -> None:
         )
     if not cfg["SECRET_KEY"]:
         cfg["SECRET_KEY"] = _instance_secret(instance, "secret_key", lambda: secrets.token_hex(32))
+    # Keys read from the instance file are re-read when the file changes (`corpmail keys rotate`).
+    cfg["ENCRYPTION_KEY_FILE"] = None if cfg["ENCRYPTION_KEY"] else str(instance / "encryption_key")
     if not cfg["ENCRYPTION_KEY"]:
         cfg["ENCRYPTION_KEY"] = _instance_secret(
             instance, "encryption_key", lambda: Fernet.generate_key().decode()
@@ -91,9 +112,13 @@ def load_config(app, test_config: dict[str, Any] | None = None) -> None:
     )
     if not cfg["ATTACHMENTS_DIR"]:
         cfg["ATTACHMENTS_DIR"] = str(instance / "attachments")
+    cfg["HTTPS"] = _flag(cfg["HTTPS"])
+    if cfg["HTTPS"]:
+        cfg["SESSION_COOKIE_SECURE"] = cfg["REMEMBER_COOKIE_SECURE"] = True
+        cfg["PREFERRED_URL_SCHEME"] = "https"
     for key in ("IMAP_TIMEOUT",):
         cfg[key] = float(cfg[key])
-    for key in ("SCAN_LEASE_SECONDS", "FETCH_BATCH_SIZE"):
+    for key in ("SCAN_LEASE_SECONDS", "FETCH_BATCH_SIZE", "PROXY_COUNT"):
         cfg[key] = int(cfg[key])
     engine_options = cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):

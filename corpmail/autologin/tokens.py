@@ -13,6 +13,7 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, select, update
 
+from corpmail.autologin.credentials import CredentialsUnavailable, mailbox_credentials
 from corpmail.config import AUTOLOGIN_MAX_SECONDS
 from corpmail.extensions import db
 from corpmail.models import (
@@ -23,6 +24,7 @@ from corpmail.models import (
     User,
 )
 from corpmail.models.base import utcnow
+from corpmail.web.sessions import user_for_session_id
 
 SALT = "corpmail-autologin"
 # Why a redeem or a check was refused; the plugin passes it on to /mail/refused.
@@ -87,10 +89,8 @@ def crm_user_id(cookie: str | None) -> int | None:
         data = serializer.loads(cookie, max_age=int(app.permanent_session_lifetime.total_seconds()))
     except BadSignature:
         return None
-    try:
-        return int(data.get("_user_id")) if isinstance(data, dict) else None
-    except (TypeError, ValueError):
-        return None
+    user = user_for_session_id(data.get("_user_id")) if isinstance(data, dict) else None
+    return user.id if user else None
 
 
 def _access_problem(user_id: int, account_id: int, cookie: str | None) -> str | None:
@@ -145,12 +145,16 @@ def redeem_token(token: str | None, cookie: str | None) -> Outcome:
     account = db.session.get(ScannerAccount, row.account_id)
     user = db.session.get(User, row.user_id)
     server = account.server
+    try:
+        secret = mailbox_credentials(account)
+    except CredentialsUnavailable:
+        return Outcome.refuse("inactive")
     session = AutologinSession(ref=secrets.token_urlsafe(32), user_id=user.id, account_id=account.id)
     db.session.add(session)
     db.session.commit()
     return Outcome(True, data={
         "login": account.login,
-        "password": account.password,
+        **secret,
         "imap": {"host": server.imap_host, "port": server.imap_port,
                  "security": server.imap_security},
         "smtp": {"host": server.smtp_host, "port": server.smtp_port,

@@ -8,9 +8,10 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from corpmail.autologin import bp
+from corpmail.autologin.credentials import fresh_token
 from corpmail.autologin.tokens import check_session, issue_token, redeem_token, secret_ok
 from corpmail.autologin.unread import user_mailboxes
-from corpmail.extensions import csrf, db
+from corpmail.extensions import csrf, db, limiter
 from corpmail.models import AutologinGrant, MailConfiguration, ScannerAccount
 
 SECRET_HEADER = "X-Corpmail-Secret"
@@ -37,6 +38,8 @@ REFUSALS = {
                        "check the mailbox in Mail scanner."),
     "no_grant": _l("You have no access to this mailbox. Ask an administrator to grant it "
                    "in Mail autologin."),
+    "rate_limited": _l("Webmail made too many refused attempts in a short time. Wait a minute "
+                       "and open the mailbox again from the CRM."),
 }
 UNKNOWN_REFUSAL = _l("The mailbox could not be opened. Open it again from the CRM.")
 
@@ -153,15 +156,44 @@ def _internal(handler, field: str):
     return response
 
 
+def _guessing(response) -> bool:
+    """What counts against the limit: a missing or wrong secret, a forged token. Honest
+    refusals (a replayed or expired link, an ended session) do not."""
+    answer = response.get_json(silent=True) or {}
+    return answer.get("reason") in ("forbidden", "invalid")
+
+
+def _rate_limited(_limit):
+    response = jsonify(ok=False, reason="rate_limited")
+    response.status_code = 429
+    return response
+
+
+# One budget per client address for both endpoints: they check the same secret.
+internal_limit = limiter.shared_limit(
+    lambda: current_app.config["AUTOLOGIN_INTERNAL_LIMIT"], scope="autologin-internal",
+    deduct_when=_guessing, on_breach=_rate_limited)
+
+
 @bp.route("/internal/autologin/redeem", methods=["POST"])
 @csrf.exempt
+@internal_limit
 def internal_redeem():
     """Server to server (the Roundcube plugin): a token and the CRM cookie -> the credentials."""
     return _internal(redeem_token, "token")
 
 
+@bp.route("/internal/autologin/token", methods=["POST"])
+@csrf.exempt
+@internal_limit
+def internal_token():
+    """Server to server: a valid OAuth 2.0 access token for a live session's mailbox."""
+    return _internal(fresh_token, "session_ref")
+
+
 @bp.route("/internal/autologin/check", methods=["POST"])
 @csrf.exempt
+@internal_limit
 def internal_check():
     """Server to server: is this Roundcube session still allowed?"""
     return _internal(check_session, "session_ref")

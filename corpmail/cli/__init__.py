@@ -26,8 +26,8 @@ def cli() -> None:
 
 
 def register_commands(app) -> None:
-    from corpmail.cli import admin_commands, scan_commands
+    from corpmail.cli import admin_commands, key_commands, scan_commands
 
-    for module in (admin_commands, scan_commands):
+    for module in (admin_commands, key_commands, scan_commands):
         for command in module.COMMANDS:
             app.cli.add_command(command)

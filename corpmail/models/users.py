@@ -23,6 +23,8 @@ class User(UserMixin, db.Model):
     is_admin: Mapped[bool] = mapped_column(default=False)
     language: Mapped[str] = mapped_column(String(5), default="en")
     active: Mapped[bool] = mapped_column(default=True)
+    # Part of every session cookie; raised on logout so copies of old cookies stop working.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def set_password(self, password: str) -> None:
@@ -31,6 +33,13 @@ class User(UserMixin, db.Model):
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+    def get_id(self) -> str:  # Flask-Login: what the session and "Remember me" cookies hold
+        return f"{self.id}:{self.session_version}"
+
+    def log_out_everywhere(self) -> None:
+        """Log this user out everywhere: every cookie issued so far stops working."""
+        self.session_version += 1
 
     @property
     def is_active(self) -> bool:  # Flask-Login

@@ -1,4 +1,4 @@
-"""Error pages in the product's layout: 400 (e.g. an expired form), 403, 404, 413."""
+"""Error pages in the product's layout: 400 (e.g. an expired form), 403, 404, 413, 429."""
 
 from __future__ import annotations
 
@@ -19,11 +19,16 @@ _PAGES = {
     413: ("file-earmark-x", _l("Too much data"), _l(
         "The form sent more data than the server accepts. Shorten the long fields and "
         "try again.")),
+    429: ("hourglass-split", _l("Too many attempts"), _l(
+        "There were too many attempts in a short time (for example, wrong passwords). "
+        "Wait a few minutes and try again.")),
 }
 
 
 def register_error_handlers(app: Flask) -> None:
     def handle(error: HTTPException):
+        if error.response is not None:  # an answer of its own (the plugin's JSON endpoints)
+            return error.response
         icon, title, message = _PAGES[error.code]
         page = render_template(
             "errors/error.html", code=error.code, icon=icon, title=title, message=message

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l, refresh
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
-from corpmail.extensions import db
+from corpmail.extensions import db, limiter
 from corpmail.models import Email, ScanRun, Ticket, User
 from corpmail.web import bp
 
@@ -36,7 +36,22 @@ def _safe_next(target: str | None) -> str:
     return url_for("web.index")
 
 
+def _posted_account() -> str:
+    return "account:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
+def _login_failed(response) -> bool:
+    """Only failures count against the limits: a wrong password shows the form again (200),
+    a login redirects. So a person who types their password right is never slowed down, and
+    a lock-out ends by itself when the window has passed."""
+    return response.status_code == 200
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"],
+               deduct_when=_login_failed)
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], methods=["POST"],
+               key_func=_posted_account, deduct_when=_login_failed)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("web.index"))
@@ -59,6 +74,8 @@ def logout():
 
     # Roundcube sessions opened from this CRM login end with it (the plugin checks).
     end_sessions(user_id=current_user.id)
+    # Server-side: this cookie, and any copy of it, no longer names a logged-in user.
+    current_user.log_out_everywhere()
     db.session.commit()
     logout_user()
     flash(_("You are logged out."), "info")
