@@ -16,6 +16,7 @@ SECURITY_CHOICES = ["none", "ssl", "starttls"]
 AUTH_METHODS = ["basic", "oauth2"]
 FOLDER_ROLES = ["Received", "Sent", "Spam", "Trash", "All"]
 ACCOUNT_STATUSES = ["Active", "Inactive", "Locked"]
+SCAN_MODES = ["auto", "push", "poll"]  # auto: push when the server announces IDLE
 SEARCH_FIELDS = [
     "contacts.email",
     "contacts.secondary_email",
@@ -98,6 +99,11 @@ class ScannerAccount(db.Model):
     oauth_refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
     oauth_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # access token
     oauth_refresh_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # if told
+    scan_mode: Mapped[str] = mapped_column(String(8), default="auto", server_default="auto")
+    # What push mode is doing now, written by the scanner process (corpmail.scanner.push):
+    # idle | connecting | retrying | polling; None when no scanner watches the mailbox.
+    push_state: Mapped[str | None] = mapped_column(String(16))
+    push_note: Mapped[str | None] = mapped_column(String(500))
     # The scan lease: one scanner at a time per mailbox, enforced by a conditional UPDATE.
     lease_owner: Mapped[str | None] = mapped_column(String(120))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
