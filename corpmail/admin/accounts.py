@@ -98,6 +98,7 @@ def _edit(account: ScannerAccount | None):
                 if account.status == "Locked":
                     account.locked_at = None
                 account.status = form.status.data
+            account.scan_mode = form.scan_mode.data
             account.actions = list(form.actions.data)
             account.search_fields = list(form.search_fields.data)
             account.email_exceptions = form.email_exceptions.data or ""

@@ -31,6 +31,11 @@ SECURITY_LABELS = [
     ("starttls", _l("STARTTLS")),
 ]
 AUTH_LABELS = [("basic", _l("Login and password")), ("oauth2", _l("OAuth 2.0"))]
+SCAN_MODE_LABELS = [  # the order of SCAN_MODES
+    ("auto", _l("Automatic: push when the server supports IDLE, else poll")),
+    ("push", _l("Push (IMAP IDLE)")),
+    ("poll", _l("Poll at the scan interval")),
+]
 OAUTH_PROVIDER_LABELS = [(name, provider.label) for name, provider in PROVIDERS.items()]
 # Roundcube's identities_level, as its config documents it.
 IDENTITIES_LEVELS = [
@@ -317,6 +322,15 @@ class ScannerAccountForm(FlaskForm):
         description=_l("Stored encrypted and never shown. Leave empty to keep the current one."),
     )
     status = SelectField(_l("Status"), default="Active")
+    scan_mode = SelectField(
+        _l("Scan mode"),
+        choices=SCAN_MODE_LABELS,
+        default="auto",
+        description=_l(
+            "Push keeps an IMAP IDLE connection on the Received folders, so new mail is "
+            "stored within seconds; the periodic scan runs in every mode."
+        ),
+    )
     actions = OrderedActionsField(_l("Scanner actions"))
     search_fields = MultiCheckboxField(
         _l("Search fields"),

@@ -372,12 +372,16 @@ def account_group() -> None:
                    "create-ticket.")
 @click.option("--owner", metavar="EMAIL", required=True,
               help="User to whom created e-mails and tickets are assigned.")
+@click.option("--mode", "scan_mode", type=click.Choice(["auto", "push", "poll"]), default="auto",
+              show_default=True,
+              help="push: IMAP IDLE on the Received folders; poll: the periodic scan only; "
+                   "auto: push when the server announces IDLE.")
 @click.option("--if-missing", is_flag=True,
               help="Exit quietly with success when a mailbox of this name exists.")
 @with_appcontext
 @cli_errors
 def account_add(name: str, server_name: str, login: str, password: str, folders: tuple[str, ...],
-                actions: str, owner: str, if_missing: bool) -> None:
+                actions: str, owner: str, scan_mode: str, if_missing: bool) -> None:
     """Add a mailbox named NAME for the scanner to read."""
     from corpmail.models import MailServer, ScannerAccount, ScannerFolder
 
@@ -398,7 +402,7 @@ def account_add(name: str, server_name: str, login: str, password: str, folders:
     owner_user = _require_user(owner)
     account = ScannerAccount(
         name=name, server=server, login=login, actions=action_names, owner_id=owner_user.id,
-        folders=[ScannerFolder(name=f, role=r) for f, r in folder_roles],
+        scan_mode=scan_mode, folders=[ScannerFolder(name=f, role=r) for f, r in folder_roles],
     )
     account.password = password
     db.session.add(account)
@@ -406,7 +410,7 @@ def account_add(name: str, server_name: str, login: str, password: str, folders:
     click.echo(
         f"Mailbox {name!r} added on {server.name!r}: folders "
         + ", ".join(f"{f}={r}" for f, r in folder_roles)
-        + f"; actions {', '.join(action_names)}; owner {owner_user.email}."
+        + f"; actions {', '.join(action_names)}; owner {owner_user.email}; mode {scan_mode}."
     )
 
 
