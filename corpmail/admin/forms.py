@@ -212,7 +212,8 @@ class MailServerForm(FlaskForm):
         _l("Scopes"),
         filters=[strip_filter],
         validators=[Length(max=1000)],
-        description=_l("Separated by spaces. Empty: the provider's (IMAP, SMTP and offline access)."),
+        description=_l("Separated by spaces. Empty: the provider's "
+                       "(IMAP, SMTP and offline access)."),
     )
 
     rc_spellcheck = BooleanField(_l("Spell checking"), default=False)
