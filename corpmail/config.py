@@ -41,6 +41,15 @@ DEFAULTS: dict[str, Any] = {
     "WEBMAIL_URL": "/webmail/",  # Roundcube, on the same site as the CRM
     "AUTOLOGIN_SECRET": None,  # shared with the Roundcube plugin; None: generated like SECRET_KEY
     "AUTOLOGIN_TOKEN_SECONDS": 30,  # an autologin token's life; never more than 60
+    # Push mode (IMAP IDLE) in `corpmail scanner`, for accounts in scan mode auto or push.
+    "PUSH_ENABLED": True,  # False: every account is polled by the periodic scan only
+    "PUSH_WORKERS": 4,  # threads that connect and run the scans push mode asks for
+    "PUSH_REIDLE_SECONDS": 1500,  # re-issue IDLE this often (servers end one after 30 minutes)
+    "PUSH_REFRESH_SECONDS": 5,  # how often the account list is re-read for changes
+    "PUSH_BACKOFF_BASE_SECONDS": 1.0,  # first reconnection delay, doubled per failure (+jitter)
+    "PUSH_BACKOFF_MAX_SECONDS": 300,  # longest reconnection delay
+    "PUSH_MAX_FAILURES": 5,  # failures in a row before a folder falls back to polling
+    "PUSH_FALLBACK_SECONDS": 900,  # polling lasts this long before IDLE is tried again
 }
 
 AUTOLOGIN_MAX_SECONDS = 60
@@ -113,6 +122,7 @@ def load_config(app, test_config: dict[str, Any] | None = None) -> None:
     if not cfg["ATTACHMENTS_DIR"]:
         cfg["ATTACHMENTS_DIR"] = str(instance / "attachments")
     cfg["HTTPS"] = _flag(cfg["HTTPS"])
+    cfg["PUSH_ENABLED"] = _flag(cfg["PUSH_ENABLED"])
     if cfg["HTTPS"]:
         cfg["SESSION_COOKIE_SECURE"] = cfg["REMEMBER_COOKIE_SECURE"] = True
         cfg["PREFERRED_URL_SCHEME"] = "https"

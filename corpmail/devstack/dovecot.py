@@ -175,6 +175,13 @@ class Dovecot:
             "first_valid_gid = 1",
             f"mail_fsync = {'optimized' if self.fsync else 'never'}",
             "mail_max_userip_connections = 500",
+            # IDLE (push mode): inotify tells an idling process of new mail at once, and
+            # Dovecot waits 500 ms for more changes (hard-coded), so EXISTS comes ~0.5 s
+            # after delivery. Each idling process holds an inotify instance; past the
+            # kernel's limit per uid (fs.inotify.max_user_instances, 128 here, shared by
+            # every Dovecot running as the mail uid) it only re-checks at this interval
+            # (default 30 s).
+            "mailbox_idle_check_interval = 1 secs",
             "login_greeting = corpmail devstack ready.",
             "passdb {",
             "  driver = passwd-file",
@@ -205,6 +212,9 @@ class Dovecot:
             f"    address = {self.host}",
             f"    port = {self.imaps_port or 0}",
             "  }",
+            "}",
+            "service imap {",  # one process per connection: room for 100s of IDLE mailboxes
+            "  process_limit = 1024",
             "}",
             "service lmtp {",
             "  inet_listener lmtp {",

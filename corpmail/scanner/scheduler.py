@@ -114,8 +114,11 @@ def _now():
 
 def run_scanner(app: Flask) -> None:
     """Block until SIGTERM/SIGINT; a running scan stops after its current message."""
+    from corpmail.scanner.push import PushService
+
     service = ScannerService(app)
     scheduler = service.build()
+    push = PushService(app, service.stop_event) if app.config["PUSH_ENABLED"] else None
 
     def shutdown(signum, _frame) -> None:
         log.info("signal %s: stopping the scanner", signum)
@@ -125,9 +128,14 @@ def run_scanner(app: Flask) -> None:
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    log.info("scanner started (tick %ss)", TICK_SECONDS)
+    log.info("scanner started (tick %ss, push mode %s)", TICK_SECONDS, "on" if push else "off")
     try:
+        if push is not None:
+            push.start()
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         service.stop_event.set()
+    finally:
+        if push is not None:
+            push.stop()
     log.info("scanner stopped")
