@@ -253,7 +253,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--autologin", action=argparse.BooleanOptionalAction, default=None,
                         help="measure autologin through the e2e stack (default: on, off in --quick)")
     parser.add_argument("--push-mailboxes", type=int,
-                        help="mailboxes idling in the push measurement (default 100, 20 in --quick)")
+                        help="mailboxes idling for push (default 100, 20 in --quick)")
     parser.add_argument("--push-messages", type=int,
                         help="messages delivered over SMTP for push (default 200, 40 in --quick)")
     parser.add_argument("--no-push", action="store_true", help="skip the push measurement")

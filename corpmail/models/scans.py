@@ -11,7 +11,7 @@ from corpmail.extensions import db
 from corpmail.models.base import UTCDateTime, utcnow
 
 RUN_STATUSES = ["In progress", "OK", "Stopped", "Error"]
-TRIGGERS = ["scheduler", "admin", "cli"]
+TRIGGERS = ["scheduler", "admin", "cli", "push"]
 EVENT_OUTCOMES = ["skipped", "failed", "quarantined"]
 MAX_ATTEMPTS = 3  # failures before a message is quarantined
 

@@ -205,6 +205,11 @@ def test_admin_sets_the_scan_mode_and_sees_the_push_state(
     page = admin.get(f"/admin/accounts/{account.id}/edit").get_data(as_text=True)
     assert 'data-role="push-note"' in page and '<option selected value="push">' in page
 
+    db.session.add(ScanRun(account_id=account.id, account_name=account.name, trigger="push",
+                           status="OK"))
+    db.session.commit()
+    assert "push (IDLE)" in admin.get("/admin/runs").get_data(as_text=True)
+
 
 def test_idle_that_keeps_failing_falls_back_to_polling(app, admin_user):
     from corpmail.devstack.dovecot import free_port
