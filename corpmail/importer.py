@@ -1,4 +1,5 @@
-"""CSV import of contacts, accounts and leads: every row checked first, then all or nothing."""
+"""CSV import of contacts, accounts and leads: every row checked first, then all or nothing
+(or, asked to skip invalid rows, every valid row and the list of the others)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class ImportResult:
     created: int = 0
     skipped: int = 0  # rows whose record already existed (with skip_existing)
     encoding: str = "utf-8"
-    notes: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)  # 'line N: ...' rows left out (skip_invalid)
 
 
 # Each field: (max length, parser). Parsers take the stripped cell (never empty)
@@ -93,7 +94,13 @@ def _header_key(name: str) -> str:
 
 
 def decode(data: bytes) -> tuple[str, str]:
-    """The text of the file and the encoding that read it: UTF-8 (with or without BOM) or cp1250."""
+    """The text of the file and the encoding that read it: UTF-8 (with or without BOM) or cp1250.
+
+    UTF-8 is strict, so a Windows-1250 file with Polish letters fails it and is read as cp1250;
+    a UTF-16 file (Excel's "Unicode text") is named as such instead of read as garbage.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise CsvImportError(["the file is UTF-16 text: save it as CSV UTF-8 or Windows-1250"])
     for encoding in _ENCODINGS:
         try:
             return data.decode(encoding), ("utf-8" if encoding == "utf-8-sig" else encoding)
@@ -262,8 +269,13 @@ def _build(kind: str, values: dict[str, Any], lookups: _Lookups):
     return Lead(owner_id=owner_id, **values)
 
 
-def import_csv(kind: str, source: str | Path | bytes, skip_existing: bool = False) -> ImportResult:
-    """Import a CSV file (path or bytes) of `kind`; commits all rows or raises CsvImportError."""
+def import_csv(kind: str, source: str | Path | bytes, skip_existing: bool = False,
+               skip_invalid: bool = False) -> ImportResult:
+    """Import a CSV file (path or bytes) of `kind`; commits all rows or raises CsvImportError.
+
+    With skip_invalid, rows with problems are left out and listed in `result.invalid`, and the
+    valid ones are imported; a file that cannot be read at all (encoding, header) still fails.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown import kind {kind!r}; use one of: {', '.join(KINDS)}")
     if isinstance(source, (str, Path)):
@@ -315,8 +327,9 @@ def import_csv(kind: str, source: str | Path | bytes, skip_existing: bool = Fals
             errors.append(f"line {line}: " + "; ".join(problems))
         else:
             accepted.append(values)
-    if errors:
+    if errors and not skip_invalid:
         raise CsvImportError(errors)
+    result.invalid = errors
 
     try:
         for values in accepted:

@@ -537,9 +537,12 @@ def config_set(key: str, value: str) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
 @click.option("--skip-existing", is_flag=True,
               help="Leave rows whose record exists (accounts by name, others by e-mail) alone.")
+@click.option("--skip-invalid", is_flag=True,
+              help="Import the valid rows and list the invalid ones on stderr, instead of "
+                   "importing nothing when a row is wrong.")
 @with_appcontext
 @cli_errors
-def import_command(kind: str, file: Path, skip_existing: bool) -> None:
+def import_command(kind: str, file: Path, skip_existing: bool, skip_invalid: bool) -> None:
     """Import contacts, accounts or leads from a CSV FILE.
 
     The header row names the fields:
@@ -549,21 +552,31 @@ def import_command(kind: str, file: Path, skip_existing: bool) -> None:
     accounts: name, email, website, domains (separated by spaces), number, owner;
     leads: company, name, email, status, owner.
 
-    UTF-8 (with or without BOM) or Windows-1250; comma, semicolon or tab separated.
-    Every row is checked first: if any is wrong, nothing is imported.
+    Comma, semicolon or tab separated. Encoding: read as UTF-8 (a BOM is allowed); a file
+    that is not valid UTF-8 is read as Windows-1250 (cp1250, Excel's "CSV" in Polish
+    Windows). The encoding used is printed.
+
+    Every row is checked first, and each wrong one is reported with its line number
+    ("line 7: ..."). If any row is wrong, nothing is imported and the exit status is 1;
+    with --skip-invalid the valid rows are imported and the wrong ones listed.
     """
     from corpmail.importer import CsvImportError, import_csv
 
     try:
-        result = import_csv(kind, file, skip_existing=skip_existing)
+        result = import_csv(kind, file, skip_existing=skip_existing, skip_invalid=skip_invalid)
     except CsvImportError as exc:
         for error in exc.errors:
             click.echo(_one_line(error, 1000), err=True)
         raise click.ClickException(
             f"nothing imported: {len(exc.errors)} problem(s) in {file}"
         ) from None
+    for error in result.invalid:
+        click.echo(f"skipped {_one_line(error, 1000)}", err=True)
     skipped = f", {result.skipped} existing skipped" if result.skipped else ""
-    click.echo(f"Imported {result.created} {kind} from {file} ({result.encoding}{skipped}).")
+    invalid = f", {len(result.invalid)} invalid row(s) skipped" if result.invalid else ""
+    click.echo(
+        f"Imported {result.created} {kind} from {file} ({result.encoding}{skipped}{invalid})."
+    )
 
 
 @click.group("export", cls=OneLineGroup)
