@@ -430,7 +430,7 @@ def _filename(part: Message, defects: list[str]) -> str | None:
             continue
         if isinstance(value, tuple):  # RFC 2231: (charset, language, %-decoded latin-1 text)
             charset, _lang, text = value
-            data = str(text).strip('"').encode("latin-1", "surrogateescape")
+            data = _rfc2231_bytes(str(text).strip('"'))
             name = decode_bytes(data, charset or None, defects, "attachment name")
         else:
             name = recover_8bit(str(value), defects, "attachment name").strip('"')
@@ -439,6 +439,16 @@ def _filename(part: Message, defects: list[str]) -> str | None:
         if name:
             return name
     return None
+
+
+def _rfc2231_bytes(text: str) -> bytes:
+    """The bytes of a %-decoded RFC 2231 value (one character a byte); raw 8-bit text in the
+    same header was already turned into real characters (_param_8bit): those go as UTF-8."""
+    try:
+        return text.encode("latin-1", "surrogateescape")
+    except UnicodeEncodeError:
+        return b"".join(ch.encode("latin-1") if ord(ch) < 256
+                        else ch.encode("utf-8", "surrogateescape") for ch in text)
 
 
 def _param_8bit(part: Message, param: str, header: str, defects: list[str]) -> object:
@@ -476,7 +486,7 @@ def _safe_type(part: Message) -> str:
         ctype = part.get_content_type()
     except Exception:
         return "application/octet-stream"
-    if not ctype.isascii() or len(ctype) > 100 or "/" not in ctype:
+    if not ctype.isascii() or len(ctype) > 100 or "/" not in ctype or not ctype.isprintable():
         return "application/octet-stream"
     return ctype
 

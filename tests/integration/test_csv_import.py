@@ -37,8 +37,8 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_imported(cli, tmp_path):
     assert result.stderr.splitlines() == [
         "line 3: email: 'not-an-address' is not an e-mail address (expected name@domain)",
         "line 6: same email as line 2",
-        "line 8: email: e-mail address 'x@@example.com': the part before @ has characters "
-        "an address cannot contain",
+        ("line 8: email: e-mail address 'x@@example.com': the part before @ has characters "
+         "an address cannot contain"),
         f"Error: nothing imported: 3 problem(s) in {path}",
     ]
     assert count(Contact) == 0
