@@ -34,7 +34,8 @@ def store_attachment(data: bytes, root: Path | None = None) -> str:
     path = attachment_path(digest, root)
     if path.exists():
         return digest
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as fh:

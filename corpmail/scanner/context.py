@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from corpmail.mail.message import ParsedMessage
-    from corpmail.models import Email, Ticket
+    from corpmail.models import Ticket
+    from corpmail.scanner.matching import RecordIndex
 
 
 class SkipMessage(Exception):
@@ -111,7 +112,9 @@ class ScanContext:
     direction: str = "Received"
     # lower-case addresses of CRM users (plus the mailbox's own): never bound, decide direction
     internal_addresses: frozenset[str] = frozenset()
-    email: Email | None = None  # set by create-email
+    email_id: int | None = None  # the stored E-mail, set by create-email
+    email_is_new: bool = False  # create-email made it in this transaction (no stored links)
+    records: RecordIndex | None = None  # the scan's address -> CRM record cache
     bound: list[tuple[str, int]] = field(default_factory=list)  # (record_type, id) linked
     ticket: Ticket | None = None  # the ticket the message belongs to (open-ticket/create-ticket)
     notes: list[str] = field(default_factory=list)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
@@ -11,8 +12,9 @@ from dataclasses import asdict, dataclass, field
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from corpmail.extensions import db
 from corpmail.mail.errors import MailError, MailProtocolError
@@ -38,7 +40,7 @@ from corpmail.scanner.context import (
     SkipMessage,
 )
 from corpmail.scanner.filters import skip_reason
-from corpmail.scanner.matching import direction_of
+from corpmail.scanner.matching import RecordIndex, direction_of
 from corpmail.scanner.registry import ACTIONS
 
 log = logging.getLogger(__name__)
@@ -134,6 +136,7 @@ class AccountScan:
         self.config = ConfigSnapshot.from_model(MailConfiguration.get())
         self.snapshot = AccountSnapshot.from_model(account)
         self.internal = internal_addresses(self.snapshot.own_address)
+        self.records = RecordIndex(self.snapshot.search_fields)
         self.actions = [ACTIONS[name]() for name in self.snapshot.actions if name in ACTIONS]
         unknown = [name for name in self.snapshot.actions if name not in ACTIONS]
         if unknown:
@@ -283,7 +286,7 @@ class AccountScan:
 
             # First statement a write: takes SQLite's write lock up front, proves the lease.
             lease.renew(self.account.id, self.owner)
-            existing_id = db.session.scalar(select(Email.id).where(Email.message_key == key))
+            existing_id = db.session.connection().scalar(_key_lookup(), {"key": key})
             if existing_id is not None:
                 self._record_seen(existing_id, finfo, uid)
                 outcome = "duplicate"
@@ -301,6 +304,7 @@ class AccountScan:
                     message_key=key,
                     direction=direction,
                     internal_addresses=self.internal,
+                    records=self.records,
                 )
                 try:
                     for action in self.actions:
@@ -311,7 +315,7 @@ class AccountScan:
                     self._event(finfo, uid, "skipped", parsed, skip.reason)
                     outcome = "skipped"
                 else:
-                    if ctx.email is not None:
+                    if ctx.email_id is not None:
                         outcome = "stored"
                     else:
                         self._event(finfo, uid, "skipped", parsed, _("No action stores mail."))
@@ -373,13 +377,15 @@ class AccountScan:
         )
 
     def _advance(self, folder: ScannerFolder, uid: int, outcome: str) -> None:
-        """Watermark and counters move in the message's own transaction."""
-        if uid > (folder.watermark or 0) and folder.uidvalidity is not None:
-            folder.watermark = uid
-        self.run.fetched += 1
+        """Watermark and counters move in the message's own transaction (Core UPDATEs:
+        cheaper than flushing the ORM objects for every message)."""
+        conn = db.session.connection()
         counter = OUTCOME_COUNTER[outcome]
-        setattr(self.run, counter, getattr(self.run, counter) + 1)
-        self.run.heartbeat_at = utcnow()
+        conn.execute(_count_statement(counter), {"run": self.run_id, "now": utcnow()})
+        if uid > (folder.watermark or 0) and folder.uidvalidity is not None:
+            conn.execute(_watermark_statement(), {"folder": folder.id, "uid": uid})
+            # Keep the loaded object in step without making it dirty; a rollback expires it.
+            set_committed_value(folder, "watermark", uid)
         self.result.fetched += 1
         setattr(self.result, counter, getattr(self.result, counter) + 1)
 
@@ -444,6 +450,33 @@ class AccountScan:
             if db.session.scalar(select(ScanRun.stop_requested).where(ScanRun.id == self.run.id)):
                 self.stopped = True
         return self.stopped
+
+
+@functools.cache
+def _count_statement(counter: str):
+    table = ScanRun.__table__
+    return (
+        update(table)
+        .where(table.c.id == bindparam("run"))
+        .values({table.c.fetched: table.c.fetched + 1, table.c[counter]: table.c[counter] + 1,
+                 table.c.heartbeat_at: bindparam("now", type_=table.c.heartbeat_at.type)})
+    )
+
+
+@functools.cache
+def _watermark_statement():
+    table = ScannerFolder.__table__
+    uid = bindparam("uid", type_=table.c.watermark.type)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("folder"), table.c.watermark < uid)
+        .values({table.c.watermark: uid})
+    )
+
+
+@functools.cache
+def _key_lookup():
+    return select(Email.id).where(Email.message_key == bindparam("key"))
 
 
 # ------------------------------------------------------------------ entry points
@@ -537,6 +570,7 @@ def _scan_account(account_id, trigger, user_id, progress, stop_event) -> ScanRes
             if run.error and not result.error:
                 result.error = run.error
             db.session.commit()
+            db.session.expire(run)  # its counters moved by Core UPDATEs: reload when read
         lease.release(account.id, owner)
     return result
 

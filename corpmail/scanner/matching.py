@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, literal_column, null, or_, select, union_all
 
 from corpmail.extensions import db
 
@@ -117,73 +119,113 @@ class Matches:
         return out
 
 
+class RecordIndex:
+    """The CRM records each address and domain points at, looked up once per scan.
+
+    A scan meets the same correspondents again and again: each new address (and domain)
+    costs one UNION ALL query for every search field at once, later messages are answered
+    from memory. Entries are forgotten after ``max_age`` seconds so that records added
+    during a long scan are found; actions never add contacts, accounts or leads."""
+
+    def __init__(self, search_fields: Iterable[str], max_age: float = 60.0) -> None:
+        self.fields = frozenset(search_fields)
+        self.max_age = max_age
+        self._hits: dict[str, list[tuple[str, int, int | None]]] = {}
+        self._born = time.monotonic()
+
+    def find(self, addresses: list[str], subject: str | None, prefix: str = "TT") -> Matches:
+        """Look the message's bindable addresses and subject numbers up in the CRM."""
+        found = Matches()
+        if addresses:
+            self._load(addresses)
+            self._fill(found, addresses)
+        if "tickets.number" in self.fields:
+            from corpmail.models import Ticket
+
+            numbers = ticket_numbers(subject, prefix)
+            if numbers:
+                found.tickets.extend(db.session.scalars(
+                    select(Ticket.id).where(Ticket.number.in_(numbers)).order_by(Ticket.id)))
+        return found
+
+    def _load(self, addresses: list[str]) -> None:
+        if time.monotonic() - self._born > self.max_age:
+            self._hits.clear()
+            self._born = time.monotonic()
+        keys = [a for a in addresses if a not in self._hits]
+        keys += [f"@{d}" for d in domains_of(keys) if f"@{d}" not in self._hits]
+        if not keys:
+            return
+        stmt = _lookup_statement(self.fields)
+        for key in keys:
+            self._hits[key] = []
+        if stmt is None:
+            return
+        with db.session.no_autoflush:  # pending ORM objects need not be written for a lookup
+            rows = db.session.connection().execute(stmt, {
+                "addresses": [k for k in keys if not k.startswith("@")],
+                "domains": [k[1:] for k in keys if k.startswith("@")],
+            })
+            for kind, rid, account_id, key in rows:
+                key = (key or "").lower()
+                if kind == "d":
+                    key = "@" + key
+                if key in self._hits:
+                    self._hits[key].append((kind, rid, account_id))
+
+    def _fill(self, found: Matches, addresses: list[str]) -> None:
+        # Same order as the SQL lookups had: contacts by first matching address, then id;
+        # accounts by e-mail then by domain, each by id; leads by id.
+        contacts: dict[int, tuple[int, int | None, str]] = {}
+        accounts: set[int] = set()
+        leads: set[int] = set()
+        for order, addr in enumerate(addresses):
+            for kind, rid, account_id in self._hits.get(addr, ()):
+                if kind == "c" and rid not in contacts:
+                    contacts[rid] = (order, account_id, addr)
+                elif kind == "a":
+                    accounts.add(rid)
+                elif kind == "l":
+                    leads.add(rid)
+        found.contacts = [(cid, aid, addr) for cid, (_, aid, addr)
+                          in sorted(contacts.items(), key=lambda item: (item[1][0], item[0]))]
+        found.accounts = sorted(accounts)
+        by_domain: set[int] = set()
+        for domain in domains_of(addresses):
+            by_domain.update(rid for kind, rid, _ in self._hits.get(f"@{domain}", ()) if kind == "d")
+        found.accounts += sorted(by_domain - accounts)
+        found.leads = sorted(leads)
+
+
+@functools.lru_cache(maxsize=32)
+def _lookup_statement(fields: frozenset[str]):
+    """One UNION ALL over the enabled search fields: (kind, id, contact's account, key)."""
+    from corpmail.models import Account, AccountDomain, Contact, Lead
+
+    addresses = bindparam("addresses", expanding=True)
+    domains = bindparam("domains", expanding=True)
+    parts = []
+    for name, kind, rid, account_id, column, values in (
+        ("contacts.email", "c", Contact.id, Contact.account_id, Contact.email, addresses),
+        ("contacts.secondary_email", "c", Contact.id, Contact.account_id,
+         Contact.secondary_email, addresses),
+        ("accounts.email", "a", Account.id, null(), Account.email, addresses),
+        ("accounts.domains", "d", AccountDomain.account_id, null(), AccountDomain.domain, domains),
+        ("leads.email", "l", Lead.id, null(), Lead.email, addresses),
+    ):
+        if name in fields:
+            parts.append(select(literal_column(f"'{kind}'"), rid, account_id, column).where(column.in_(values)))
+    return union_all(*parts) if parts else None
+
+
 def find_records(
     addresses: list[str],
     subject: str | None,
     search_fields: Iterable[str],
     prefix: str = "TT",
 ) -> Matches:
-    """Look the message's bindable addresses and subject numbers up in the CRM."""
-    from corpmail.models import Account, AccountDomain, Contact, Lead, Ticket
-
-    fields = set(search_fields)
-    found = Matches()
-    session = db.session
-    if addresses:
-        order = {a: i for i, a in enumerate(addresses)}
-        contact_cols = [
-            col
-            for name, col in (
-                ("contacts.email", Contact.email),
-                ("contacts.secondary_email", Contact.secondary_email),
-            )
-            if name in fields
-        ]
-        if contact_cols:
-            cond = or_(*(col.in_(addresses) for col in contact_cols))
-            rows = session.execute(
-                select(Contact.id, Contact.account_id, Contact.email, Contact.secondary_email)
-                .where(cond)
-                .order_by(Contact.id)
-            ).all()
-            hits = []
-            for cid, account_id, email, secondary in rows:
-                matched = [
-                    a
-                    for a, name in ((email, "contacts.email"), (secondary, "contacts.secondary_email"))
-                    if a in order and name in fields
-                ]
-                if matched:
-                    first = min(matched, key=order.__getitem__)
-                    hits.append((order[first], cid, account_id, first))
-            found.contacts = [(cid, aid, email) for _, cid, aid, email in sorted(hits)]
-        if "accounts.email" in fields:
-            found.accounts.extend(
-                session.scalars(
-                    select(Account.id).where(Account.email.in_(addresses)).order_by(Account.id)
-                )
-            )
-        if "accounts.domains" in fields:
-            domains = domains_of(addresses)
-            if domains:
-                for aid in session.scalars(
-                    select(AccountDomain.account_id)
-                    .where(AccountDomain.domain.in_(domains))
-                    .order_by(AccountDomain.account_id)
-                ):
-                    if aid not in found.accounts:
-                        found.accounts.append(aid)
-        if "leads.email" in fields:
-            found.leads.extend(
-                session.scalars(select(Lead.id).where(Lead.email.in_(addresses)).order_by(Lead.id))
-            )
-    if "tickets.number" in fields:
-        numbers = ticket_numbers(subject, prefix)
-        if numbers:
-            found.tickets.extend(
-                session.scalars(select(Ticket.id).where(Ticket.number.in_(numbers)).order_by(Ticket.id))
-            )
-    return found
+    """One-off lookup (a fresh RecordIndex); the scanner keeps one index per scan."""
+    return RecordIndex(search_fields).find(addresses, subject, prefix)
 
 
 def sender_records(sender: str | None) -> tuple[int | None, int | None]:

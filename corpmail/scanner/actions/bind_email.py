@@ -6,39 +6,41 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from corpmail.extensions import db
+from corpmail.models.base import table_insert, utcnow
 from corpmail.scanner.context import ScanContext
-from corpmail.scanner.matching import bindable_addresses, find_records
+from corpmail.scanner.matching import RecordIndex, bindable_addresses
 from corpmail.scanner.registry import Action, register
 
 
 def link(ctx: ScanContext, record_type: str, record_id: int) -> bool:
-    """Bind ctx.email to a record once (idempotent); True when a link was added."""
+    """Bind the message's e-mail to a record once (idempotent); True when a link was added."""
+    return link_all(ctx, [(record_type, record_id)]) > 0
+
+
+def link_all(ctx: ScanContext, pairs: list[tuple[str, int]]) -> int:
+    """Bind the e-mail to several (record_type, id) records in one INSERT; how many were new."""
     from corpmail.models import EmailLink
 
-    email = ctx.email
-    if email is None:
-        return False
-    if email.id is not None and (record_type, record_id) not in ctx.bound:
-        # The e-mail may already carry links (e.g. made by hand): check the stored ones once.
-        existing = ctx._cache.get("stored_links")
-        if existing is None:
-            existing = {
-                (lt, lid)
-                for lt, lid in db.session.execute(
-                    select(EmailLink.record_type, EmailLink.record_id).where(
-                        EmailLink.email_id == email.id
-                    )
-                )
-            }
-            ctx._cache["stored_links"] = existing
-        if (record_type, record_id) in existing:
-            ctx.bound.append((record_type, record_id))
-            return False
-    if (record_type, record_id) in ctx.bound:
-        return False
-    email.links.append(EmailLink(record_type=record_type, record_id=record_id, manual=False))
-    ctx.bound.append((record_type, record_id))
-    return True
+    if ctx.email_id is None:
+        return 0
+    if not ctx.email_is_new and "stored_links" not in ctx._cache:
+        # A stored e-mail may already carry links (e.g. made by hand): read them once.
+        ctx._cache["stored_links"] = set(db.session.execute(
+            select(EmailLink.record_type, EmailLink.record_id)
+            .where(EmailLink.email_id == ctx.email_id)).all())
+    stored = ctx._cache.get("stored_links", ())
+    new = []
+    for pair in pairs:
+        if pair not in ctx.bound:
+            ctx.bound.append(pair)
+            if pair not in stored:
+                new.append(pair)
+    if new:
+        now = utcnow()
+        db.session.connection().execute(table_insert(EmailLink), [
+            {"email_id": ctx.email_id, "record_type": kind, "record_id": rid, "manual": False,
+             "created_at": now} for kind, rid in new])
+    return len(new)
 
 
 def message_addresses(ctx: ScanContext) -> list[str]:
@@ -55,8 +57,6 @@ class BindEmail(Action):
 
     def run(self, ctx: ScanContext) -> None:
         addresses = bindable_addresses(message_addresses(ctx), ctx.internal_addresses)
-        matches = find_records(
-            addresses, ctx.parsed.subject, ctx.account.search_fields, ctx.config.ticket_prefix
-        )
-        for record_type, record_id in matches.links():
-            link(ctx, record_type, record_id)
+        index = ctx.records or RecordIndex(ctx.account.search_fields)
+        matches = index.find(addresses, ctx.parsed.subject, ctx.config.ticket_prefix)
+        link_all(ctx, matches.links())

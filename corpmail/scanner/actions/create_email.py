@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 from corpmail.extensions import db
+from corpmail.models.base import table_insert, utcnow
 from corpmail.scanner.context import ScanContext
 from corpmail.scanner.registry import Action, register
 
@@ -40,49 +41,54 @@ class CreateEmail(Action):
 
         p = ctx.parsed
         sender = p.sender
-        email = Email(
-            message_key=ctx.message_key,
-            message_id=clean(p.message_id, 998) or None,
-            subject=clean(p.subject),
-            from_name=clean(sender.name if sender else "", 255),
-            from_address=clean(sender.email if sender else "", 254),
-            to=address_list(p.to),
-            cc=address_list(p.cc),
-            bcc=address_list(p.bcc),
-            reply_to=address_list(p.reply_to),
-            date=p.date,
-            in_reply_to=clean(p.in_reply_to) or None,
-            references=clean(" ".join(p.references or [])) or None,
-            direction=ctx.direction,
-            headers=clean(p.headers),
-            text_body=clean(p.text),
-            html_body=clean(sanitize_html(p.html)) if p.html else None,
-            size=p.size,
-            truncated=bool(getattr(p, "truncated", False)) or p.size > ctx.config.max_message_size,
-            defects=[clean(d) for d in p.defects or []],
-            owner_id=ctx.account.owner_id,
-        )
-        email.seen.append(
-            EmailSeen(
-                account_id=ctx.account.id,
-                folder=ctx.folder.name,
-                uid=ctx.uid,
-                uidvalidity=ctx.folder.uidvalidity,
-            )
-        )
+        now = utcnow()
+        conn = db.session.connection()
+        result = conn.execute(table_insert(Email), {
+            "message_key": ctx.message_key,
+            "message_id": clean(p.message_id, 998) or None,
+            "subject": clean(p.subject),
+            "from_name": clean(sender.name if sender else "", 255),
+            "from_address": clean(sender.email if sender else "", 254),
+            "to": address_list(p.to),
+            "cc": address_list(p.cc),
+            "bcc": address_list(p.bcc),
+            "reply_to": address_list(p.reply_to),
+            "date": p.date,
+            "in_reply_to": clean(p.in_reply_to) or None,
+            "references": clean(" ".join(p.references or [])) or None,
+            "direction": ctx.direction,
+            "headers": clean(p.headers),
+            "text_body": clean(p.text),
+            "html_body": clean(sanitize_html(p.html)) if p.html else None,
+            "size": p.size,
+            "truncated": bool(getattr(p, "truncated", False)) or p.size > ctx.config.max_message_size,
+            "defects": [clean(d) for d in p.defects or []],
+            "owner_id": ctx.account.owner_id,
+            "created_at": now,
+        })
+        email_id = result.inserted_primary_key[0]
+        conn.execute(table_insert(EmailSeen), {
+            "email_id": email_id,
+            "account_id": ctx.account.id,
+            "folder": ctx.folder.name,
+            "uid": ctx.uid,
+            "uidvalidity": ctx.folder.uidvalidity,
+            "seen_at": now,
+        })
+        attachments = []
         for att in p.attachments or ():
             # Bytes go to disk before the commit; a rollback leaves at most an
             # unreferenced file that identical content will reuse (see storage.py).
-            digest = store_attachment(att.data)
-            email.attachments.append(
-                EmailAttachment(
-                    filename=clean(att.filename, 255),
-                    content_type=clean(att.content_type, 255) or "application/octet-stream",
-                    size=len(att.data),
-                    sha256=digest,
-                    content_id=clean(att.content_id, 255) or None,
-                    inline=bool(att.inline),
-                )
-            )
-        db.session.add(email)
-        ctx.email = email
+            attachments.append({
+                "email_id": email_id,
+                "filename": clean(att.filename, 255),
+                "content_type": clean(att.content_type, 255) or "application/octet-stream",
+                "size": len(att.data),
+                "sha256": store_attachment(att.data),
+                "content_id": clean(att.content_id, 255) or None,
+                "inline": bool(att.inline),
+            })
+        if attachments:
+            conn.execute(table_insert(EmailAttachment), attachments)
+        ctx.email_id = email_id
+        ctx.email_is_new = True

@@ -18,7 +18,7 @@ class CreateTicket(Action):
     position = 40
 
     def run(self, ctx: ScanContext) -> None:
-        if ctx.email is None or ctx.ticket is not None or not ctx.ticket_actions_apply:
+        if ctx.email_id is None or ctx.ticket is not None or not ctx.ticket_actions_apply:
             return
         ticket = existing_ticket(ctx)
         if ticket is not None and not (

@@ -20,7 +20,7 @@ class OpenTicket(Action):
     position = 30
 
     def run(self, ctx: ScanContext) -> None:
-        if ctx.email is None or not ctx.ticket_actions_apply:
+        if ctx.email_id is None or not ctx.ticket_actions_apply:
             return
         ticket = existing_ticket(ctx)
         if ticket is None:
@@ -33,8 +33,8 @@ class OpenTicket(Action):
         db.session.flush()  # the history row references the e-mail
         note = _("Reply received by e-mail")
         if ticket.status == "Wait for response":
-            ticket.change_status(cfg.ticket_status_after_reply, note, ctx.email.id)
+            ticket.change_status(cfg.ticket_status_after_reply, note, ctx.email_id)
         elif ticket.is_closed:
-            ticket.change_status(cfg.ticket_reopen_status, _("Reopened by an e-mail reply"), ctx.email.id)
+            ticket.change_status(cfg.ticket_reopen_status, _("Reopened by an e-mail reply"), ctx.email_id)
         ctx.ticket = ticket
         link(ctx, "ticket", ticket.id)
