@@ -34,7 +34,15 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_LIMIT_PER_ACCOUNT": "10 per 10 minutes",  # failed logins for one e-mail address
     "LOGIN_LIMIT_PER_IP": "30 per 10 minutes",  # failed logins from one client address
     "AUTOLOGIN_INTERNAL_LIMIT": "30 per minute",  # plugin calls with a bad secret or token, per IP
-    "IMAP_TIMEOUT": 30.0,  # seconds for connect and for each read on IMAP and SMTP
+    "IMAP_TIMEOUT": 30.0,  # seconds for each read on IMAP and SMTP (and SMTP's connect)
+    "IMAP_CONNECT_TIMEOUT": 10.0,  # seconds to reach an IMAP server and read its greeting
+    # A scan rides out a broken or refused IMAP connection, or a database fault, by trying
+    # again up to SCAN_RETRIES times in a row, waiting SCAN_BACKOFF s, doubled each time up
+    # to SCAN_BACKOFF_MAX (with jitter, as push mode's PUSH_BACKOFF_*). Past that a
+    # connection failure locks the account (SPEC 5); the verification job retries it later.
+    "SCAN_RETRIES": 3,
+    "SCAN_BACKOFF": 1.0,
+    "SCAN_BACKOFF_MAX": 30.0,
     "SCAN_LEASE_SECONDS": 60,  # a run whose lease is not renewed for this long is stale
     "FETCH_BATCH_SIZE": 200,  # messages per BODY.PEEK[] fetch
     "SCAN_IN_THREAD": True,  # admin "Run scanning manually" starts a background thread
@@ -126,9 +134,9 @@ def load_config(app, test_config: dict[str, Any] | None = None) -> None:
     if cfg["HTTPS"]:
         cfg["SESSION_COOKIE_SECURE"] = cfg["REMEMBER_COOKIE_SECURE"] = True
         cfg["PREFERRED_URL_SCHEME"] = "https"
-    for key in ("IMAP_TIMEOUT",):
+    for key in ("IMAP_TIMEOUT", "IMAP_CONNECT_TIMEOUT", "SCAN_BACKOFF", "SCAN_BACKOFF_MAX"):
         cfg[key] = float(cfg[key])
-    for key in ("SCAN_LEASE_SECONDS", "FETCH_BATCH_SIZE", "PROXY_COUNT"):
+    for key in ("SCAN_LEASE_SECONDS", "FETCH_BATCH_SIZE", "PROXY_COUNT", "SCAN_RETRIES"):
         cfg[key] = int(cfg[key])
     engine_options = cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):

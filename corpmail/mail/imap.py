@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from imapclient import SEEN, IMAPClient
+from imapclient import SEEN, IMAPClient, SocketTimeout
 from imapclient import exceptions as imap_exc
 
 from corpmail.mail.errors import (
@@ -113,20 +113,24 @@ class ImapSession:
         self.selected: str | None = None
         self._readonly = True
         self.user: str | None = None
+        self.broken = False  # the connection broke or timed out: close without LOGOUT
 
     # ------------------------------------------------------------ connecting
     @classmethod
     def connect(cls, host: str, port: int, security: str, validate_cert: bool = True,
-                timeout: float = 30.0) -> ImapSession:
-        """Open a connection (none | ssl | starttls); `timeout` bounds connect and each read."""
+                timeout: float = 30.0, connect_timeout: float | None = None) -> ImapSession:
+        """Open a connection (none | ssl | starttls). `connect_timeout` (default: `timeout`)
+        bounds reaching the server and its greeting, `timeout` each later read."""
         if security not in SECURITIES:
             raise MailProtocolError(_("Unknown security setting %(s)s.", s=security))
         context = make_ssl_context(validate_cert) if security != "none" else None
+        connect_timeout = connect_timeout or timeout
         try:
             client = IMAPClient(host, port, ssl=security == "ssl",  # imapclient defaults to TLS
-                                ssl_context=context, timeout=timeout)
+                                ssl_context=context,
+                                timeout=SocketTimeout(connect=connect_timeout, read=timeout))
         except Exception as exc:
-            raise _map(exc, host, port, timeout) from exc
+            raise _map(exc, host, port, connect_timeout) from exc
         session = cls(client, host, port, timeout)
         if security == "starttls":
             try:
@@ -143,12 +147,14 @@ class ImapSession:
 
     @classmethod
     def for_account(cls, account, timeout: float | None = None) -> ImapSession:
-        """Connect with the account's server settings and log in with its credentials."""
+        """Connect with the account's server settings and log in with its credentials.
+        Without `timeout`, the configured IMAP_CONNECT_TIMEOUT and IMAP_TIMEOUT apply."""
         server = account.server
+        connect_timeout = timeout
         if timeout is None:
-            timeout = _config_timeout()
+            timeout, connect_timeout = _config_timeout(), _config_timeout("IMAP_CONNECT_TIMEOUT")
         session = cls.connect(server.imap_host, server.imap_port, server.imap_security,
-                              server.imap_validate_cert, timeout)
+                              server.imap_validate_cert, timeout, connect_timeout)
         try:
             session.login(account.login, account.password or "")
         except BaseException:
@@ -172,7 +178,7 @@ class ImapSession:
         except imap_exc.LoginError as exc:
             raise MailAuthError(_("Login refused: %(text)s", text=server_text(exc))) from exc
         except Exception as exc:
-            raise _map(exc, self.host, self.port, self.timeout) from exc
+            raise self._mapped(exc) from exc
         self.user = user
 
     # ------------------------------------------------------------ properties
@@ -303,6 +309,10 @@ class ImapSession:
         client, self._client = self._client, None
         if client is None:
             return
+        if self.broken:  # a LOGOUT would only wait for the timeout once more
+            with contextlib.suppress(Exception):
+                client.shutdown()
+            return
         try:
             client.logout()
         except Exception:  # noqa: BLE001
@@ -329,7 +339,13 @@ class ImapSession:
         except MailError:
             raise
         except Exception as exc:
-            raise _map(exc, self.host, self.port, self.timeout) from exc
+            raise self._mapped(exc) from exc
+
+    def _mapped(self, exc: BaseException) -> MailError:
+        error = _map(exc, self.host, self.port, self.timeout)
+        if isinstance(error, MailConnectionError):
+            self.broken = True
+        return error
 
 
 def _map(exc: BaseException, host: str, port: int, timeout: float) -> MailError:
@@ -353,10 +369,11 @@ def _s(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _config_timeout() -> float:
+def _config_timeout(key: str = "IMAP_TIMEOUT") -> float:
+    """A timeout from the app's config (corpmail/config.py), 30 s without an app."""
     try:
         from flask import current_app
 
-        return float(current_app.config.get("IMAP_TIMEOUT", 30.0))
+        return float(current_app.config.get(key) or 30.0)
     except RuntimeError:  # no app context (scripts, benches)
         return 30.0

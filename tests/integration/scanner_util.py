@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import os
 import secrets
+import subprocess
+import sys
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -55,3 +58,26 @@ def count(model, *where) -> int:
 
 def links_of(email) -> set[tuple[str, int]]:
     return {(link.record_type, link.record_id) for link in email.links}
+
+
+def corpmail_env(app, **env_extra) -> dict[str, str]:
+    """The environment of a `corpmail` child process on the test's instance folder and
+    database; `env_extra` adds CORPMAIL_* settings."""
+    env = dict(os.environ)
+    env.update(
+        CORPMAIL_INSTANCE_PATH=app.instance_path,
+        # the app's own URL: on PostgreSQL a test asking for `db_backend` next to `app`
+        # was seen to get a second, empty database
+        CORPMAIL_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+        **env_extra,
+    )
+    return env
+
+
+def corpmail_process(app, *args, **env_extra) -> subprocess.Popen:
+    """`corpmail ARGS` in a child process (see corpmail_env); stdout and stderr are pipes."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "from corpmail.cli import cli; cli()", *args],
+        env=corpmail_env(app, **env_extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -4,14 +4,12 @@ a SIGKILL mid-batch, two processes at once, the scheduler process."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
-from scanner_util import count, make_message
+from scanner_util import corpmail_process, count, make_message
 from sqlalchemy import func, select
 
 from corpmail.extensions import db
@@ -26,21 +24,8 @@ def app_config():
 
 
 def corpmail(app, *args, **env_extra) -> subprocess.Popen:
-    """`corpmail ARGS` in a child process on the test's instance folder and database."""
-    env = dict(os.environ)
-    env.update(
-        CORPMAIL_INSTANCE_PATH=app.instance_path,
-        # the app's own URL: on PostgreSQL a test asking for `db_backend` next to `app`
-        # was seen to get a second, empty database
-        CORPMAIL_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
-        CORPMAIL_SCAN_LEASE_SECONDS=str(LEASE),
-        CORPMAIL_IMAP_TIMEOUT="10",
-        **env_extra,
-    )
-    return subprocess.Popen(
-        [sys.executable, "-c", "from corpmail.cli import cli; cli()", *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    return corpmail_process(app, *args, CORPMAIL_SCAN_LEASE_SECONDS=str(LEASE),
+                            CORPMAIL_IMAP_TIMEOUT="10", **env_extra)
 
 
 def fill(dovecot, account, n: int, prefix="msg") -> None:
