@@ -49,6 +49,8 @@ DEFAULTS: dict[str, Any] = {
     "WEBMAIL_URL": "/webmail/",  # Roundcube, on the same site as the CRM
     "AUTOLOGIN_SECRET": None,  # shared with the Roundcube plugin; None: generated like SECRET_KEY
     "AUTOLOGIN_TOKEN_SECONDS": 30,  # an autologin token's life; never more than 60
+    "OAUTH_REFRESH_MARGIN_SECONDS": 60,  # OAuth2 mailboxes: renew an access token this early
+    "OAUTH_REDIRECT_URI": None,  # None: <this site>/admin/oauth/callback as the request sees it
     # Push mode (IMAP IDLE) in `corpmail scanner`, for accounts in scan mode auto or push.
     "PUSH_ENABLED": True,  # False: every account is polled by the periodic scan only
     "PUSH_WORKERS": 4,  # threads that connect and run the scans push mode asks for

@@ -153,10 +153,21 @@ class ImapSession:
         connect_timeout = timeout
         if timeout is None:
             timeout, connect_timeout = _config_timeout(), _config_timeout("IMAP_CONNECT_TIMEOUT")
+        token = None
+        if server.auth_method == "oauth2":  # before connecting: no grant needs no server
+            from corpmail.oauth.tokens import access_token
+
+            token = access_token(account)
         session = cls.connect(server.imap_host, server.imap_port, server.imap_security,
                               server.imap_validate_cert, timeout, connect_timeout)
         try:
-            session.login(account.login, account.password or "")
+            if token is not None:
+                try:
+                    session.oauth_login(account.login, token)
+                except MailAuthError:  # revoked before its expiry: renew once, or learn why not
+                    session.oauth_login(account.login, access_token(account, renew=True))
+            else:
+                session.login(account.login, account.password or "")
         except BaseException:
             session.close()
             raise
@@ -175,6 +186,21 @@ class ImapSession:
                 self._client.login(user, password)
             else:
                 self._client.plain_login(user, password)
+        except imap_exc.LoginError as exc:
+            raise MailAuthError(_("Login refused: %(text)s", text=server_text(exc))) from exc
+        except Exception as exc:
+            raise self._mapped(exc) from exc
+        self.user = user
+
+    def oauth_login(self, user: str, access_token: str) -> None:
+        """AUTHENTICATE with a bearer token: XOAUTH2, or OAUTHBEARER when that is all the
+        server offers; a refusal raises MailAuthError carrying the server's own text."""
+        mechanism = oauth_mechanism(self.capabilities)
+        try:
+            if mechanism == "OAUTHBEARER":
+                self._client.oauthbearer_login(user, access_token)
+            else:
+                self._client.oauth2_login(user, access_token)
         except imap_exc.LoginError as exc:
             raise MailAuthError(_("Login refused: %(text)s", text=server_text(exc))) from exc
         except Exception as exc:
@@ -346,6 +372,15 @@ class ImapSession:
         if isinstance(error, MailConnectionError):
             self.broken = True
         return error
+
+
+def oauth_mechanism(capabilities) -> str:
+    """XOAUTH2 where offered (Gmail, Outlook), else OAUTHBEARER (RFC 7628) when it is the
+    server's only bearer mechanism; XOAUTH2 when the server lists neither."""
+    offered = {c.upper() for c in capabilities}
+    if "AUTH=XOAUTH2" not in offered and "AUTH=OAUTHBEARER" in offered:
+        return "OAUTHBEARER"
+    return "XOAUTH2"
 
 
 def _map(exc: BaseException, host: str, port: int, timeout: float) -> MailError:
