@@ -349,7 +349,8 @@ def mutations(draw, raw: bytes, start: int = 0) -> bytes:
 
 
 # ------------------------------------------------------------------------- the oracle
-def _normalise(text: str) -> str:
+def normalise_text(text: str) -> str:
+    """Text as the parser returns it: LF line ends, no surrounding blank space."""
     return text.replace("\r\n", "\n").strip()
 
 
@@ -377,12 +378,12 @@ def assert_shown(mail: Mail, parsed: ParsedMessage) -> None:
     assert parsed.date == mail.date
     texts = [leaf for leaf in mail.leaves() if leaf.is_body and leaf.ctype == "text/plain"]
     if texts:
-        assert _normalise(texts[0].content) in parsed.text
+        assert normalise_text(texts[0].content) in parsed.text
     files = [_normalise_bytes(a.data).strip() for a in parsed.attachments]
     for leaf in mail.leaves():
         if leaf.is_body:
             shown = parsed.text if leaf.ctype == "text/plain" else parsed.html or ""
-            if _normalise(leaf.content) in shown:
+            if normalise_text(leaf.content) in shown:
                 continue
             # A second body part where a client shows only one (alternative, related): a file.
             assert _normalise_bytes(leaf_bytes(leaf)).strip() in files, (leaf, parsed.text)
