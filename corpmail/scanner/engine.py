@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from corpmail.extensions import db
@@ -31,7 +31,7 @@ from corpmail.models import (
 )
 from corpmail.models.base import utcnow
 from corpmail.models.scans import MAX_ATTEMPTS
-from corpmail.scanner import lease
+from corpmail.scanner import lease, retry
 from corpmail.scanner.context import (
     AccountSnapshot,
     ConfigSnapshot,
@@ -165,6 +165,8 @@ class AccountScan:
                 MessageFailure.account_id == self.account.id,
                 MessageFailure.quarantined.is_(False),
                 MessageFailure.resolved_at.is_(None),
+                # failed in an earlier run: this list is read again after a reconnect
+                MessageFailure.last_failed_at < self.run.started_at,
             )
         ):
             out.setdefault(failure.folder, []).append(failure)
@@ -328,6 +330,9 @@ class AccountScan:
         except lease.LeaseLost:
             db.session.rollback()
             raise
+        except OperationalError:
+            db.session.rollback()
+            raise  # the database, not this message: the scan retries (scanner/retry.py)
         except IntegrityError as exc:
             db.session.rollback()
             if not _retried:
@@ -502,7 +507,6 @@ def scan_account(
 
 
 def _scan_account(account_id, trigger, user_id, progress, stop_event) -> ScanResult:
-    from corpmail.mail.imap import ImapSession
     from corpmail.scanner import notify
 
     account = db.session.get(ScannerAccount, account_id)
@@ -532,17 +536,21 @@ def _scan_account(account_id, trigger, user_id, progress, stop_event) -> ScanRes
         result.run_id = run.id
         scan = AccountScan(account, run, owner, result, progress, stop_event)
         db.session.commit()  # MailConfiguration.get() may have created the row
+        backoff = retry.Backoff.from_config()
+        imap = None
         try:
-            imap = ImapSession.for_account(account)
+            imap = retry.connect(account, backoff, stop_event)
+            # A broken connection or a database fault mid-scan is retried, resuming from the
+            # committed watermarks; a connection still failing after the retries locks.
+            retry.scan_with_retries(scan, imap, backoff)
         except MailError as exc:
+            if imap is not None and isinstance(exc, MailProtocolError):
+                raise  # the server answered something unusable mid-scan: an error, no lock
+            db.session.rollback()
             _lock(account, run, result, exc)
             db.session.commit()
             notify.account_locked(account.id, str(exc))
             return result
-        with imap:
-            account.last_login = utcnow()
-            db.session.commit()
-            scan.scan_folders(imap)
         if scan.stopped:
             run.status = "Stopped"
             if stop_event is not None and stop_event.is_set() and not run.error:
