@@ -6,16 +6,24 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import smtplib
 import tempfile
 import time
 
 import pytest
-from scanner_util import count, make_message
+from scanner_util import corpmail_process, count, make_message
 from sqlalchemy import select
 
 from corpmail.extensions import db
-from corpmail.models import Email, MailServer, ScannerAccount, ScannerFolder, ScanRun
+from corpmail.models import (
+    Email,
+    MailConfiguration,
+    MailServer,
+    ScannerAccount,
+    ScannerFolder,
+    ScanRun,
+)
 from corpmail.scanner.push import PushService
 
 TIMEOUT = 10.0  # seconds any one wait may take before the test fails
@@ -108,6 +116,25 @@ def test_delivered_message_is_stored_without_a_manual_scan(app, scanner_account,
     wait_for(lambda: stored("After renewal"), "the message after the renewal")
     assert triggers() == {"push"}
     assert scanner_account.password not in caplog.text
+
+
+def test_the_scanner_process_runs_push_next_to_the_periodic_scan(app, scanner_account,
+                                                                smtp_relay):
+    MailConfiguration.get().scan_interval = 3600  # only the first periodic pass, at start
+    db.session.commit()
+    proc = corpmail_process(app, "scanner", CORPMAIL_PUSH_REFRESH_SECONDS="0.2")
+    try:
+        wait_for(lambda: proc.poll() is None and push_state(scanner_account)[0] == "idle",
+                 "the scanner's IDLE connection")
+        send(smtp_relay, scanner_account.login, "Through the scanner")
+        wait_for(lambda: stored("Through the scanner"), "the pushed message")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "push mode started" in err and "push mode stopped" in err
+    assert db.session.scalar(select(ScanRun.trigger).where(ScanRun.stored == 1)) == "push"
+    assert push_state(scanner_account) == (None, None)  # cleared on the way out
 
 
 def test_push_resumes_after_the_server_restarts_and_nothing_is_lost(
