@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import random
 import selectors
 import socket
 import threading
@@ -28,6 +27,7 @@ from corpmail.extensions import db
 from corpmail.mail.errors import MailError
 from corpmail.mail.idle import IdleSession
 from corpmail.models import ScannerAccount
+from corpmail.scanner.retry import backoff_seconds
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +37,6 @@ MAX_WAIT_SECONDS = 1.0  # the watcher looks at its deadlines at least this often
 
 # ScannerAccount.push_state; None: not watched (poll mode, inactive, scanner stopped).
 IDLING, CONNECTING, RETRYING, POLLING = "idle", "connecting", "retrying", "polling"
-
-
-def backoff_seconds(failures: int, base: float, cap: float, rnd=random.random) -> float:
-    """Exponential backoff with "equal jitter": half of base * 2^(failures-1) (capped) is
-    fixed, the other half random, so mailboxes cut off together do not return together."""
-    delay = min(cap, base * 2 ** max(0, failures - 1))
-    return delay / 2 + rnd() * delay / 2
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ fault are retried with backoff (SCAN_RETRIES, SCAN_BACKOFF, SCAN_BACKOFF_MAX in 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +17,6 @@ from sqlalchemy.exc import OperationalError
 from corpmail.extensions import db
 from corpmail.mail.errors import MailConnectionError
 from corpmail.models.base import utcnow
-from corpmail.scanner.push import backoff_seconds
 
 if TYPE_CHECKING:
     from corpmail.mail.imap import ImapSession
@@ -28,6 +28,13 @@ log = logging.getLogger(__name__)
 # watermarks committed with each message. (SQLite busy past its timeout and a PostgreSQL
 # connection the server dropped both surface as OperationalError.)
 TRANSIENT = (MailConnectionError, OperationalError)
+
+
+def backoff_seconds(failures: int, base: float, cap: float, rnd=random.random) -> float:
+    """Exponential backoff with "equal jitter": half of base * 2^(failures-1) (capped) is
+    fixed, the other half random, so mailboxes cut off together do not return together."""
+    delay = min(cap, base * 2 ** max(0, failures - 1))
+    return delay / 2 + rnd() * delay / 2
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,7 @@ class Backoff:
                    float(cfg["SCAN_BACKOFF_MAX"]))
 
     def delays(self) -> Iterator[float]:
-        """The waits before each try: doubling, capped, jittered (push mode's formula)."""
+        """The waits before each try: doubling, capped, jittered."""
         for failures in range(1, self.retries + 1):
             yield backoff_seconds(failures, self.first, self.most)
 

@@ -1,6 +1,6 @@
 """Push mode's reconnection delays: exponential, capped, with jitter."""
 
-from corpmail.scanner.push import backoff_seconds
+from corpmail.scanner.retry import backoff_seconds
 
 
 def test_backoff_doubles_up_to_the_cap_with_half_of_it_random():
