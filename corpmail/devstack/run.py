@@ -75,8 +75,9 @@ class Stack:
         self.var = var
         self.web_port = web_port  # nginx, the public site
         self.app_port = app_port  # gunicorn, reached by nginx and by the Roundcube plugin
+        # PROXY_COUNT: nginx is in front of gunicorn (client addresses for the rate limits).
         self.env = dict(os.environ, CORPMAIL_INSTANCE_PATH=str(var / "instance"),
-                        PYTHONUNBUFFERED="1")
+                        CORPMAIL_PROXY_COUNT="1", PYTHONUNBUFFERED="1")
         self.logs = var / "log"
         self.dovecot: Dovecot | None = None
         self.relay: SmtpRelay | None = None
