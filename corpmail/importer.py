@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from corpmail.extensions import db
 from corpmail.models import Account, Contact, Lead, User
 from corpmail.models.crm import LEAD_STATUSES
-from corpmail.validation import split_list, validate_domain, validate_email
+from corpmail.validation import split_list, validate_domain, validate_email, validate_website
 
 KINDS = ("contacts", "accounts", "leads")
 MAX_FILE_BYTES = 50 * 1024 * 1024  # a CRM import, not a data warehouse load
@@ -63,7 +63,7 @@ FIELDS: dict[str, dict[str, tuple[int, Callable[[str], Any]]]] = {
     "accounts": {
         "name": _text(200),
         "email": _email(),
-        "website": _text(255),
+        "website": (255, validate_website),
         "domains": (100_000, lambda v: [validate_domain(d) for d in split_list(v)]),
         "number": _text(32),
         "owner": _email(),

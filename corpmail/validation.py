@@ -205,3 +205,41 @@ def split_list(text: str | None) -> list[str]:
         if item:
             out.setdefault(item, None)
     return list(out)
+
+
+# C0 controls and DEL: NUL is refused by PostgreSQL in text, the rest are invisible junk
+# (escape sequences, bells) nobody types into a form. Text areas keep tab and line breaks.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def has_control_characters(value: str, multiline: bool = False) -> bool:
+    """True when text holds characters no one types: NUL, escapes (line breaks if one line)."""
+    return bool((_CONTROL_MULTILINE if multiline else _CONTROL).search(value))
+
+
+def validate_website(value: str) -> str:
+    """A web address: 'example.com', 'www.example.com/path' or an http(s) URL; returned as
+    given (trimmed). Other schemes (javascript:, data:) are refused: the CRM links to it."""
+    if not isinstance(value, str):
+        raise ValueError("web address must be text")
+    text = value.strip()
+    if not text:
+        raise ValueError("web address is empty")
+    if len(text) > 255:
+        raise ValueError("web address is too long (at most 255 characters)")
+    if any(ch.isspace() for ch in text) or has_control_characters(text):
+        raise ValueError(f"web address {_preview(text)} must not contain spaces or control "
+                         "characters")
+    rest = text
+    scheme, sep, after = text.partition("://")
+    if sep:
+        if scheme.lower() not in ("http", "https"):
+            raise ValueError(f"web address {_preview(text)} must start with http:// or https://")
+        rest = after
+    elif ":" in text.split("/", 1)[0] and not re.match(r"^[^:/]+:\d+(/|$)", text):
+        raise ValueError(f"web address {_preview(text)} must start with http:// or https://")
+    host = re.split(r"[/?#]", rest, maxsplit=1)[0].rsplit("@", 1)[-1]
+    host = re.sub(r":\d+$", "", host)
+    validate_host(host)
+    return text

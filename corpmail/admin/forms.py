@@ -5,7 +5,6 @@ from __future__ import annotations
 import unicodedata
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     Field,
@@ -22,6 +21,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from corpmail import validation
+from corpmail.forms import BaseForm
 from corpmail.models.mailboxes import SEARCH_FIELDS
 from corpmail.oauth.providers import PROVIDERS
 
@@ -144,7 +144,7 @@ class OrderedActionsField(Field):
         return ",".join(self.data)
 
 
-class MailServerForm(FlaskForm):
+class MailServerForm(BaseForm):
     name = StringField(
         _l("Name"),
         filters=[strip_filter],
@@ -280,7 +280,7 @@ class MailServerForm(FlaskForm):
             server.oauth_client_secret = self.oauth_secret.data
 
 
-class ConnectionTestForm(FlaskForm):
+class ConnectionTestForm(BaseForm):
     """Test connection from the server list: optional credentials for an IMAP login."""
 
     login = StringField(
@@ -306,7 +306,7 @@ def _list_validator(check, what):
     return validator
 
 
-class ScannerAccountForm(FlaskForm):
+class ScannerAccountForm(BaseForm):
     name = StringField(
         _l("Name"),
         filters=[strip_filter],
@@ -361,7 +361,7 @@ class ScannerAccountForm(FlaskForm):
     submit = SubmitField(_l("Save"))
 
 
-class PostForm(FlaskForm):
+class PostForm(BaseForm):
     """A bare form for POST buttons (delete, stop, retry, run): the CSRF token only."""
 
     next = HiddenField()

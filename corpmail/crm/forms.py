@@ -6,13 +6,14 @@ import re
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import HiddenField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
+from corpmail import validation
 from corpmail.crm.labels import label
 from corpmail.extensions import db
+from corpmail.forms import BaseForm
 from corpmail.models import Account, Contact, User
 from corpmail.models.crm import LEAD_STATUSES, TICKET_PRIORITIES, TICKET_STATUSES
 from corpmail.models.emails import LINK_TYPES
@@ -51,7 +52,7 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class AccountForm(FlaskForm):
+class AccountForm(BaseForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)], filters=[_strip])
     number = StringField(_l("Number"), validators=[Optional(), Length(max=32)], filters=[_strip],
                          description=_l("Left empty, a number is assigned."))
@@ -80,6 +81,14 @@ class AccountForm(FlaskForm):
                 raise ValidationError(_("%(domain)s is not a valid domain.", domain=item))
         self.domain_list = out
 
+    def validate_website(self, field) -> None:
+        if not field.data:
+            return
+        try:
+            validation.validate_website(field.data)
+        except ValueError:
+            raise ValidationError(_("Enter a web address such as https://example.com."))
+
     def validate_number(self, field) -> None:
         if not field.data:
             return
@@ -88,7 +97,7 @@ class AccountForm(FlaskForm):
             raise ValidationError(_("Another account already has this number."))
 
 
-class ContactForm(FlaskForm):
+class ContactForm(BaseForm):
     first_name = StringField(_l("First name"), validators=[Length(max=100)], filters=[_strip])
     last_name = StringField(_l("Last name"), validators=[Length(max=100)], filters=[_strip])
     email = StringField(_l("E-mail"), validators=[Length(max=254), EmailAddress()])
@@ -113,7 +122,7 @@ class ContactForm(FlaskForm):
         return ok
 
 
-class LeadForm(FlaskForm):
+class LeadForm(BaseForm):
     company = StringField(_l("Company"), validators=[Length(max=200)], filters=[_strip])
     name = StringField(_l("Name"), validators=[Length(max=200)], filters=[_strip])
     email = StringField(_l("E-mail"), validators=[Length(max=254), EmailAddress()])
@@ -128,7 +137,7 @@ class LeadForm(FlaskForm):
         return ok
 
 
-class TicketForm(FlaskForm):
+class TicketForm(BaseForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=500)], filters=[_strip])
     description = TextAreaField(_l("Description"), validators=[Length(max=100_000)],
                                 render_kw={"rows": 6})
@@ -149,7 +158,7 @@ class TicketForm(FlaskForm):
         self.owner_id.choices = [NONE_CHOICE] + user_choices()
 
 
-class LinkForm(FlaskForm):
+class LinkForm(BaseForm):
     """Bind or unbind an e-mail and a record by hand (both POST, both idempotent)."""
 
     record_type = SelectField(_l("Record type"), choices=[choice(t, label(t)) for t in LINK_TYPES],

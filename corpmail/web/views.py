@@ -7,24 +7,24 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l, refresh
 from flask_login import current_user, login_required, login_user, logout_user
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from corpmail.extensions import db, limiter
+from corpmail.forms import BaseForm
 from corpmail.models import Email, ScanRun, Ticket, User
 from corpmail.web import bp
 
 
-class LoginForm(FlaskForm):
+class LoginForm(BaseForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
     remember = BooleanField(_l("Remember me"))
     submit = SubmitField(_l("Log in"))
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(BaseForm):
     name = StringField(_l("Name"), validators=[Length(max=120)])
     language = SelectField(_l("Language"), choices=[("en", "English"), ("pl", "Polski")])
     submit = SubmitField(_l("Save"))

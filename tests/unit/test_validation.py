@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from corpmail.validation import (
+    has_control_characters,
     parse_host_port,
     split_list,
     validate_domain,
     validate_email,
     validate_host,
     validate_port,
+    validate_website,
 )
 
 MEGABYTE = "a" * (1024 * 1024)
@@ -208,3 +212,42 @@ def test_split_list_is_fast_on_a_megabyte():
     items = split_list(text + " " + text)
     assert len(items) == 60_000
     assert items[0] == "user0@example.com" and items[-1] == "user59999@example.com"
+
+
+@pytest.mark.parametrize("raw", [
+    "example.com", "www.example.com/about?x=1#top", "https://acme.pl", "HTTP://Acme.pl:8080/x",
+    "acme.pl:8080", "https://żółw.pl/",
+])
+def test_validate_website_accepts(raw):
+    assert validate_website(raw) == raw
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ("javascript://%0aalert(1)", "must start with http:// or https://"),
+    ("javascript:alert(1)", "must start with http:// or https://"),
+    ("data:text/html,<script>alert(1)</script>", "must start with http:// or https://"),
+    ("ftp://files.example.com", "must start with http:// or https://"),
+    ("https://", "empty"),
+    ("https://exa mple.com", "spaces"),
+    ("https://example.com/\x00", "control characters"),
+    ("<script>alert(1)</script>", "not a valid host name"),
+    ("w" * 256, "too long"),
+    ("", "empty"),
+])
+def test_validate_website_refuses(raw, fragment):
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        validate_website(raw)
+
+
+@pytest.mark.parametrize("value, multiline, expected", [
+    ("Jan Kowalski", False, False),
+    ("Zażółć 📧", False, False),
+    ("a\x00b", False, True),
+    ("a\x1b[31mred", True, True),
+    ("line one\nline two\ttab", True, False),
+    ("line one\nline two", False, True),
+    ("bell\x07", True, True),
+    ("del\x7f", False, True),
+])
+def test_has_control_characters(value, multiline, expected):
+    assert has_control_characters(value, multiline) is expected
