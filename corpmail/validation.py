@@ -21,7 +21,7 @@ _LOCAL = re.compile(
 _LIST_SEPARATORS = re.compile(r"[\s,;]+")
 
 
-def _preview(value: str, limit: int = 40) -> str:
+def preview(value: str, limit: int = 40) -> str:
     """A short, printable rendering of user input for an error message."""
     text = value if len(value) <= limit else value[:limit] + "..."
     return repr(text)
@@ -35,11 +35,11 @@ def _to_ascii_hostname(name: str) -> str:
     # IDNA 2003 (the stdlib codec) would accept symbols such as emoji; IDNA 2008 does not.
     for ch in name:
         if ch not in "-._" and unicodedata.category(ch)[0] not in "LMN":
-            raise ValueError(f"{_preview(name)} is not a valid host name")
+            raise ValueError(f"{preview(name)} is not a valid host name")
     try:
         return name.encode("idna").decode("ascii")
     except UnicodeError as exc:
-        raise ValueError(f"{_preview(name)} is not a valid host name") from exc
+        raise ValueError(f"{preview(name)} is not a valid host name") from exc
 
 
 def _check_hostname(name: str, what: str) -> str:
@@ -52,7 +52,7 @@ def _check_hostname(name: str, what: str) -> str:
     for label in ascii_name.split("."):
         if not _LABEL.match(label):
             raise ValueError(
-                f"{_preview(name)} is not a valid {what.lower()}: use letters, digits, "
+                f"{preview(name)} is not a valid {what.lower()}: use letters, digits, "
                 "dots and hyphens only"
             )
     return ascii_name
@@ -69,14 +69,14 @@ def validate_host(value: str) -> str:
         raise ValueError(f"host is too long (at most {MAX_HOST_LENGTH} characters)")
     if "://" in host:
         raise ValueError(
-            f"host {_preview(host)} must not include a scheme such as imap:// or https://"
+            f"host {preview(host)} must not include a scheme such as imap:// or https://"
         )
     if any(ch.isspace() for ch in host):
-        raise ValueError(f"host {_preview(host)} must not contain spaces")
+        raise ValueError(f"host {preview(host)} must not contain spaces")
     if "/" in host:
-        raise ValueError(f"host {_preview(host)} must not include a path")
+        raise ValueError(f"host {preview(host)} must not include a path")
     if "@" in host:
-        raise ValueError(f"host {_preview(host)} must not include a user name")
+        raise ValueError(f"host {preview(host)} must not include a user name")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     try:
@@ -85,10 +85,10 @@ def validate_host(value: str) -> str:
         pass
     if ":" in host:
         raise ValueError(
-            f"host {_preview(host)} must not include a port: give the port separately"
+            f"host {preview(host)} must not include a port: give the port separately"
         )
     if re.fullmatch(r"[0-9.]+", host):
-        raise ValueError(f"{_preview(host)} is not a valid IP address")
+        raise ValueError(f"{preview(host)} is not a valid IP address")
     return _check_hostname(host, "Host name")
 
 
@@ -99,7 +99,7 @@ def validate_port(value) -> int:
     if isinstance(value, str):
         text = value.strip()
         if not text.isdigit() or not text.isascii():
-            raise ValueError(f"port {_preview(text)} is not a number")
+            raise ValueError(f"port {preview(text)} is not a number")
         value = int(text)
     if not isinstance(value, int):
         raise ValueError("port must be a number")
@@ -117,20 +117,20 @@ def parse_host_port(value: str, default_port: int | None = None) -> tuple[str, i
         raise ValueError("host:port is empty")
     if "://" in text:
         raise ValueError(
-            f"{_preview(text)} must not include a scheme such as imap://: write HOST:PORT"
+            f"{preview(text)} must not include a scheme such as imap://: write HOST:PORT"
         )
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
-            raise ValueError(f"{_preview(text)}: missing ']' after the IPv6 address")
+            raise ValueError(f"{preview(text)}: missing ']' after the IPv6 address")
         host, rest = text[1:end], text[end + 1:]
         if rest and not rest.startswith(":"):
-            raise ValueError(f"{_preview(text)}: expected ':PORT' after ']'")
+            raise ValueError(f"{preview(text)}: expected ':PORT' after ']'")
         port_text = rest[1:] if rest else None
         try:
             ipaddress.IPv6Address(host)
         except ValueError as exc:
-            raise ValueError(f"{_preview(host)} is not a valid IPv6 address") from exc
+            raise ValueError(f"{preview(host)} is not a valid IPv6 address") from exc
     elif text.count(":") > 1:
         # A bare IPv6 address has no room for a port without brackets.
         host, port_text = text, None
@@ -141,7 +141,7 @@ def parse_host_port(value: str, default_port: int | None = None) -> tuple[str, i
     host = validate_host(host)
     if port_text is None or port_text == "":
         if default_port is None:
-            raise ValueError(f"{_preview(text)} has no port: write HOST:PORT")
+            raise ValueError(f"{preview(text)} has no port: write HOST:PORT")
         return host, validate_port(default_port)
     return host, validate_port(port_text)
 
@@ -157,9 +157,9 @@ def validate_domain(value: str) -> str:
     if len(text) > MAX_HOST_LENGTH:
         raise ValueError(f"domain is too long (at most {MAX_HOST_LENGTH} characters)")
     if "@" in text:
-        raise ValueError(f"{_preview(text)} is an e-mail address, not a domain")
+        raise ValueError(f"{preview(text)} is an e-mail address, not a domain")
     if any(ch.isspace() for ch in text) or "/" in text or ":" in text:
-        raise ValueError(f"{_preview(text)} is not a valid domain")
+        raise ValueError(f"{preview(text)} is not a valid domain")
     return _check_hostname(text, "Domain")
 
 
@@ -173,24 +173,24 @@ def validate_email(value: str) -> str:
     if len(text) > MAX_EMAIL_LENGTH:
         raise ValueError(f"e-mail address is too long (at most {MAX_EMAIL_LENGTH} characters)")
     if any(ch.isspace() for ch in text):
-        raise ValueError(f"e-mail address {_preview(text)} must not contain spaces")
+        raise ValueError(f"e-mail address {preview(text)} must not contain spaces")
     local, sep, domain = text.rpartition("@")
     if not sep or not local or not domain:
-        raise ValueError(f"{_preview(text)} is not an e-mail address (expected name@domain)")
+        raise ValueError(f"{preview(text)} is not an e-mail address (expected name@domain)")
     if len(local) > MAX_LOCAL_PART_LENGTH:
         raise ValueError(
-            f"e-mail address {_preview(text)}: the part before @ is too long "
+            f"e-mail address {preview(text)}: the part before @ is too long "
             f"(at most {MAX_LOCAL_PART_LENGTH} characters)"
         )
     if not local.isascii() or not _LOCAL.match(local):
         raise ValueError(
-            f"e-mail address {_preview(text)}: the part before @ has characters "
+            f"e-mail address {preview(text)}: the part before @ has characters "
             "an address cannot contain"
         )
     try:
         domain = validate_domain(domain)
     except ValueError as exc:
-        raise ValueError(f"e-mail address {_preview(text)}: {exc}") from exc
+        raise ValueError(f"e-mail address {preview(text)}: {exc}") from exc
     return f"{local.lower()}@{domain}"
 
 
@@ -229,16 +229,16 @@ def validate_website(value: str) -> str:
     if len(text) > 255:
         raise ValueError("web address is too long (at most 255 characters)")
     if any(ch.isspace() for ch in text) or has_control_characters(text):
-        raise ValueError(f"web address {_preview(text)} must not contain spaces or control "
+        raise ValueError(f"web address {preview(text)} must not contain spaces or control "
                          "characters")
     rest = text
     scheme, sep, after = text.partition("://")
     if sep:
         if scheme.lower() not in ("http", "https"):
-            raise ValueError(f"web address {_preview(text)} must start with http:// or https://")
+            raise ValueError(f"web address {preview(text)} must start with http:// or https://")
         rest = after
     elif ":" in text.split("/", 1)[0] and not re.match(r"^[^:/]+:\d+(/|$)", text):
-        raise ValueError(f"web address {_preview(text)} must start with http:// or https://")
+        raise ValueError(f"web address {preview(text)} must start with http:// or https://")
     host = re.split(r"[/?#]", rest, maxsplit=1)[0].rsplit("@", 1)[-1]
     host = re.sub(r":\d+$", "", host)
     validate_host(host)

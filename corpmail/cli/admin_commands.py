@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, S
 from corpmail.extensions import db
 from corpmail.mail.crypto import SecretError
 from corpmail.mail.errors import MailError
-from corpmail.validation import parse_host_port, validate_email
+from corpmail.validation import has_control_characters, parse_host_port, preview, validate_email
 
 SECURITY = click.Choice(["none", "ssl", "starttls"], case_sensitive=False)
 IMAP_PORTS = {"none": 143, "starttls": 143, "ssl": 993}
@@ -121,8 +121,13 @@ def _name(value: str, what: str, limit: int) -> str:
         raise ValueError(f"the {what} name is empty")
     if len(value) > limit:
         raise ValueError(f"the {what} name is too long (at most {limit} characters)")
-    if any(ord(ch) < 32 for ch in value):
-        raise ValueError(f"the {what} name contains control characters")
+    return _plain(value, f"the {what} name")
+
+
+def _plain(value: str, what: str) -> str:
+    """Text without control characters (NUL would be a database error on PostgreSQL)."""
+    if has_control_characters(value):
+        raise ValueError(f"{what} contains control characters")
     return value
 
 
@@ -154,7 +159,7 @@ def _require_account(name: str):
 
     account = db.session.scalar(select(ScannerAccount).where(ScannerAccount.name == name))
     if account is None:
-        raise click.ClickException(f"no mailbox (scanner account) named {name!r}")
+        raise click.ClickException(f"no mailbox (scanner account) named {preview(name)}")
     return account
 
 
@@ -245,7 +250,7 @@ def user_add(email: str, password: str, admin: bool, name: str, lang: str, if_mi
     """Add a user who logs in with EMAIL and --password."""
     email = validate_email(email)
     password = _check_password(password)
-    name = name.strip()
+    name = _plain(name.strip(), "the name")
     if len(name) > 120:
         raise ValueError("the name is too long (at most 120 characters)")
     if _user_by_email(email) is not None:
@@ -324,16 +329,18 @@ def _parse_folders(values: tuple[str, ...]) -> list[tuple[str, str]]:
         folder = folder.strip()
         if not sep or not folder:
             raise click.BadParameter(
-                f"{value!r}: write FOLDER=ROLE, e.g. INBOX=Received", param_hint="'--folder'"
+                f"{preview(value)}: write FOLDER=ROLE, e.g. INBOX=Received", param_hint="'--folder'"
             )
         match = next((r for r in FOLDER_ROLES if r.lower() == role.strip().lower()), None)
         if match is None:
             raise click.BadParameter(
-                f"{role.strip()!r} is not a folder role; use one of: {', '.join(FOLDER_ROLES)}",
+                f"{preview(role.strip())} is not a folder role; "
+                f"use one of: {', '.join(FOLDER_ROLES)}",
                 param_hint="'--folder'",
             )
         if len(folder) > 500:
             raise click.BadParameter("the folder name is too long", param_hint="'--folder'")
+        _plain(folder, "the folder name")
         if any(f == folder for f, _ in folders):
             raise click.BadParameter(f"folder {folder!r} is given twice", param_hint="'--folder'")
         folders.append((folder, match))
@@ -389,6 +396,7 @@ def account_add(name: str, server_name: str, login: str, password: str, folders:
     login = login.strip()
     if not login or len(login) > 254:
         raise click.BadParameter("the login must be 1 to 254 characters", param_hint="'--login'")
+    _plain(login, "the login")
     password = _check_password(password)
     folder_roles = _parse_folders(folders)
     action_names = _parse_actions(actions)
@@ -398,7 +406,8 @@ def account_add(name: str, server_name: str, login: str, password: str, folders:
         raise click.ClickException(f"a mailbox named {name!r} already exists")
     server = db.session.scalar(select(MailServer).where(MailServer.name == server_name))
     if server is None:
-        raise click.ClickException(f"no mail server named {server_name!r}: add it with `corpmail server add`")
+        raise click.ClickException(
+            f"no mail server named {preview(server_name)}: add it with `corpmail server add`")
     owner_user = _require_user(owner)
     account = ScannerAccount(
         name=name, server=server, login=login, actions=action_names, owner_id=owner_user.id,

@@ -11,6 +11,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from corpmail.cli.admin_commands import OneLineCommand, cli_errors
+from corpmail.validation import preview
 
 
 class _ProgressLine:
@@ -72,7 +73,7 @@ def scan_command(account_name: str | None, all_passes: bool, as_json: bool) -> N
     if account_name is not None and db.session.scalar(
         db.select(ScannerAccount.id).where(ScannerAccount.name == account_name)
     ) is None:
-        raise click.ClickException(f"no mailbox (scanner account) named {account_name!r}")
+        raise click.ClickException(f"no mailbox (scanner account) named {preview(account_name)}")
     progress = _ProgressLine()
     merged: dict = {}
     try:

@@ -90,8 +90,17 @@ def records(app, admin_user, plain_user):
 
 
 @pytest.fixture
-def clients(client, client_as, admin_user, plain_user):
-    return {"admin": client_as(admin_user), "user": client_as(plain_user), "anon": client}
+def client_for(client, client_as, admin_user, plain_user):
+    """`client_for("admin" | "user" | "anon")`: a test client, logged in on first use."""
+    users = {"admin": admin_user, "user": plain_user}
+    made = {"anon": client}
+
+    def get(who: str):
+        if who not in made:
+            made[who] = client_as(users[who])
+        return made[who]
+
+    return get
 
 
 # --------------------------------------------------------------------------- the forms
@@ -343,19 +352,26 @@ def check_refused(resp, value: str, error: str | None) -> str | None:
     return None
 
 
+def accepted(form_name: str, resp) -> bool:
+    if form_name == "login":  # a wrong password: the refusal the valid post is meant to get
+        return "Wrong e-mail or password" in page_text(resp)
+    if form_name == "admin server test":  # the result page, no field error
+        return resp.status_code == 200 and "is-invalid" not in page_text(resp)
+    return resp.status_code == 302
+
+
 @pytest.mark.parametrize("form_name", list(FORMS))
-def test_every_form_refuses_bad_values_and_saves_nothing(form_name, records, clients, csrf_token):
+def test_every_form_refuses_bad_values_and_saves_nothing(
+        form_name, records, client_for, csrf_token):
     form = FORMS[form_name]
-    client = clients[form.who]
+    client = client_for(form.who)
     url = fill(form.url, records)
     assert client.get(url).status_code == 200  # the form renders (and creates lazy rows)
+    valid = {k: fill(v, records) for k, v in form.valid.items()}
     problems = []
     for field, value, error in form.bad:
-        data = {k: fill(v, records) for k, v in form.valid.items()}
-        data[field] = value
-        data["csrf_token"] = csrf_token(client)
         before = db_state()
-        resp = client.post(url, data=data)
+        resp = client.post(url, data=valid | {field: value, "csrf_token": csrf_token(client)})
         problem = check_refused(resp, value, error)
         changed = changed_tables(before, db_state())
         if changed:
@@ -363,27 +379,13 @@ def test_every_form_refuses_bad_values_and_saves_nothing(form_name, records, cli
         if problem:
             problems.append(f"{field}={value[:30]!r}: {problem}")
     assert not problems, "\n".join(problems)
-
-
-@pytest.mark.parametrize("form_name", list(FORMS))
-def test_the_valid_post_of_each_form_is_accepted(form_name, records, clients, csrf_token):
-    """The baseline the cases above change one field of: it really is accepted."""
-    form = FORMS[form_name]
-    client = clients[form.who]
-    url = fill(form.url, records)
-    data = {k: fill(v, records) for k, v in form.valid.items()}
-    data["csrf_token"] = csrf_token(client)
-    resp = client.post(url, data=data)
-    if form_name == "login":  # a wrong password is the refusal being tested
-        assert "Wrong e-mail or password" in page_text(resp)
-    elif form_name == "admin server test":
-        assert resp.status_code == 200 and "is-invalid" not in page_text(resp)
-    else:
-        assert resp.status_code == 302, field_errors(resp)
+    # The post every case above changed one field of is accepted as it is.
+    resp = client.post(url, data=valid | {"csrf_token": csrf_token(client)})
+    assert accepted(form_name, resp), field_errors(resp)
 
 
 # --------------------------------------------------------------------------- tampered posts
-@pytest.mark.parametrize("url, data", [
+TAMPERED = [
     ("/admin/autologin/{mailbox}", {"user_ids": "abc"}),
     ("/admin/autologin/{mailbox}", {"user_ids": "999999"}),
     ("/admin/autologin/{mailbox}", {"user_ids": "-1"}),
@@ -391,21 +393,46 @@ def test_the_valid_post_of_each_form_is_accepted(form_name, records, clients, cs
     ("/emails/{email}/link", {"record_type": "contact", "record_id": "abc"}),
     ("/emails/{email}/link", {"record_type": "contact", "record_id": SQL}),
     ("/emails/{email}/unlink", {"record_type": HTML, "record_id": "1"}),
-])
-def test_tampered_hidden_values_get_a_400_page(url, data, records, clients, csrf_token):
+]
+
+
+def test_tampered_hidden_values_get_a_400_page(records, client_for, csrf_token):
     """Values no one can type (checkbox ids, hidden fields) only come from a forged post:
     the clear answer is the 400 page, and nothing changes."""
-    client = clients["admin"]
-    data = {k: fill(v, records) for k, v in data.items()} | {"csrf_token": csrf_token(client)}
-    before = db_state()
-    resp = client.post(fill(url, records), data=data)
-    assert resp.status_code == 400
-    assert "Bad request" in page_text(resp)
-    assert changed_tables(before, db_state()) == []
+    client = client_for("admin")
+    for url, data in TAMPERED:
+        data = {k: fill(v, records) for k, v in data.items()} | {"csrf_token": csrf_token(client)}
+        before = db_state()
+        resp = client.post(fill(url, records), data=data)
+        assert resp.status_code == 400, (url, data)
+        assert "Bad request" in page_text(resp)
+        assert changed_tables(before, db_state()) == []
 
 
-def test_link_to_a_missing_record_is_a_404(records, clients, csrf_token):
-    client = clients["user"]
+def test_folder_roles_refuse_unknown_roles_and_folders(scanner_account, client_for, csrf_token):
+    """The folder page (read live from Dovecot): an unknown role is refused with a message;
+    a folder the server does not have (typed into a forged post) is ignored."""
+    client = client_for("admin")
+    url = f"/admin/accounts/{scanner_account.id}/folders"
+    for data, message in [
+        ({"folder-0": "INBOX", "role-0": "Evil"}, "Unknown folder role."),
+        ({"folder-0": "INBOX", "role-0": HTML}, "Unknown folder role."),
+        ({"folder-0": "INBOX", "role-0": NUL}, "Unknown folder role."),
+    ]:
+        before = db_state()
+        resp = client.post(url, data=data | {"csrf_token": csrf_token(client)})
+        assert resp.status_code == 200 and message in page_text(resp)
+        assert changed_tables(before, db_state()) == []
+    for folder in ["../../etc", NUL, MB[:5000], HTML]:
+        before = db_state()
+        resp = client.post(url, data={"folder-0": folder, "role-0": "All",
+                                      "csrf_token": csrf_token(client)})
+        assert resp.status_code == 302
+        assert changed_tables(before, db_state()) == []
+
+
+def test_link_to_a_missing_record_is_a_404(records, client_for, csrf_token):
+    client = client_for("user")
     before = db_state()
     resp = client.post(f"/emails/{records['email']}/link", data={
         "record_type": "contact", "record_id": "999999", "csrf_token": csrf_token(client)})
@@ -425,10 +452,10 @@ HOSTILE = [HTML, SQL, EMOJI + " Żółć", '"><img src=x onerror=alert(1)>']
     ("/tickets/new", "description", Ticket),
 ])
 def test_hostile_text_in_names_is_stored_verbatim_and_shown_escaped(
-        url, field, model, records, clients, csrf_token):
+        url, field, model, records, client_for, csrf_token):
     """A company may be called anything; HTML and SQL in a name are inert text: stored as
     typed (bound parameters, not SQL), escaped on every page that shows them."""
-    client = clients["user"]
+    client = client_for("user")
     valid = {"/accounts/new": CRM_ACCOUNT, "/contacts/new": CONTACT, "/leads/new": LEAD,
              "/tickets/new": TICKET}[url]
     for value in HOSTILE:
@@ -443,3 +470,163 @@ def test_hostile_text_in_names_is_stored_verbatim_and_shown_escaped(
         listed = client.get(url.rsplit("/", 1)[0]).get_data(as_text=True)
         for page in (shown, listed):
             assert "<script>alert(1)" not in page and "<img src=x" not in page
+
+
+# --------------------------------------------------------------------------- the CLI
+SERVER_ARGS = ["--imap", "imap.other.test:993", "--imap-security", "ssl",
+               "--smtp", "smtp.other.test:587", "--smtp-security", "starttls"]
+MAILBOX_ARGS = ["--server", "Main", "--login", "support@corp.test", "--password", "pw",
+                "--folder", "INBOX=Received", "--actions", "create-email",
+                "--owner", "admin@example.test"]
+
+
+def changed(args: list[str], option: str, value: str) -> list[str]:
+    """`args` with the value after `option` replaced."""
+    out = list(args)
+    out[out.index(option) + 1] = value
+    return out
+
+
+CLI_CASES = {  # command: [(arguments, text of the one-line error or None)]
+    "user add": [
+        (["user", "add", "not-an-address", "--password", "pw"], "not an e-mail address"),
+        (["user", "add", HTML, "--password", "pw"], None),
+        (["user", "add", SQL + "@x.test", "--password", "pw"], None),
+        (["user", "add", EMOJI + "@x.test", "--password", "pw"], None),
+        (["user", "add", "u" * 300 + "@x.test", "--password", "pw"], "too long"),
+        (["user", "add", MB + "@x.test", "--password", "pw"], "too long"),
+        (["user", "add", "new@x.test", "--password", MB], "too long"),
+        (["user", "add", "new@x.test", "--password", ""], "empty"),
+        (["user", "add", "new@x.test", "--password", "pw", "--name", MB], "too long"),
+        (["user", "add", "new@x.test", "--password", "pw", "--name", NUL], "control characters"),
+        (["user", "add", "new@x.test", "--password", "pw", "--name", CTRL], "control characters"),
+        (["user", "add", "new@x.test", "--password", "pw", "--lang", "de"], "--lang"),
+        (["user", "add", "ADMIN@example.test", "--password", "pw"], "already exists"),
+    ],
+    "server add": [
+        (["server", "add", "Other"] + changed(SERVER_ARGS, "--imap", "imap.test:0"), "port 0"),
+        (["server", "add", "Other"] + changed(SERVER_ARGS, "--imap", "imap.test:70000"),
+         "port 70000 is out of range"),
+        (["server", "add", "Other"] + changed(SERVER_ARGS, "--imap", "imap.test:-1"), None),
+        (["server", "add", "Other"] + changed(SERVER_ARGS, "--imap", "imap.test:abc"),
+         "is not a number"),
+        (["server", "add", "Other"] + changed(SERVER_ARGS, "--imap", "imap.test:" + "9" * 40),
+         None),
+        (["server", "add", "Other"] + changed(SERVER_ARGS, "--smtp", "smtp.test:1e3"),
+         "is not a number"),
+        (["server", "add", "Other"] + changed(SERVER_ARGS, "--imap", "imap server.test:993"),
+         "must not contain spaces"),
+        (["server", "add", "Other"] + changed(SERVER_ARGS, "--imap", "imaps://imap.test:993"),
+         "must not include a scheme"),
+        (["server", "add", "Other"] + changed(SERVER_ARGS, "--smtp", "https://smtp.test"),
+         "must not include a scheme"),
+        (["server", "add", "Other"] + changed(SERVER_ARGS, "--imap", EMOJI + ".test:993"),
+         "not a valid host name"),
+        (["server", "add", "Other"] + changed(SERVER_ARGS, "--imap", HTML), None),
+        (["server", "add", "Other"] + changed(SERVER_ARGS, "--imap", SQL), None),
+        (["server", "add", "Other"] + changed(SERVER_ARGS, "--imap", NUL), None),
+        (["server", "add", "Other"] + changed(SERVER_ARGS, "--imap", MB), "too long"),
+        (["server", "add", "Other"] + changed(SERVER_ARGS, "--imap-security", "tls13"),
+         "'tls13' is not one of"),
+        (["server", "add", ""] + SERVER_ARGS, "empty"),
+        (["server", "add", MB] + SERVER_ARGS, "too long"),
+        (["server", "add", NUL] + SERVER_ARGS, "control characters"),
+        (["server", "add", "Main"] + SERVER_ARGS, "already exists"),
+    ],
+    "account add": [
+        (["account", "add", "Support"] + changed(MAILBOX_ARGS, "--server", "Nope"),
+         "no mail server named"),
+        (["account", "add", "Support"] + changed(MAILBOX_ARGS, "--server", SQL),
+         "no mail server named"),
+        (["account", "add", "Support"] + changed(MAILBOX_ARGS, "--login", MB), "1 to 254"),
+        (["account", "add", "Support"] + changed(MAILBOX_ARGS, "--login", NUL),
+         "control characters"),
+        (["account", "add", "Support"] + changed(MAILBOX_ARGS, "--password", MB), "too long"),
+        (["account", "add", "Support"] + changed(MAILBOX_ARGS, "--folder", "INBOX=Evil"),
+         "is not a folder role"),
+        (["account", "add", "Support"] + changed(MAILBOX_ARGS, "--folder", MB + "=Received"),
+         "too long"),
+        (["account", "add", "Support"] + changed(MAILBOX_ARGS, "--folder", NUL + "=Received"),
+         "control characters"),
+        (["account", "add", "Support"] + changed(MAILBOX_ARGS, "--actions", "rm-rf"),
+         "Unknown action"),
+        (["account", "add", "Support"] + changed(MAILBOX_ARGS, "--actions", HTML), None),
+        (["account", "add", "Support"] + changed(MAILBOX_ARGS, "--owner", SQL), None),
+        (["account", "add", "Support"] + changed(MAILBOX_ARGS, "--owner", "ghost@x.test"),
+         "no user with e-mail"),
+        (["account", "add", MB] + MAILBOX_ARGS, "too long"),
+        (["account", "add", CTRL] + MAILBOX_ARGS, "control characters"),
+        (["account", "add", "Sales"] + MAILBOX_ARGS, "already exists"),
+    ],
+    "grant / revoke": [
+        (["grant", "Nope", "admin@example.test"], "no mailbox"),
+        (["grant", SQL, "admin@example.test"], "no mailbox"),
+        (["grant", "Sales", "ghost@x.test"], "no such user"),
+        (["grant", "Sales", "not-an-address"], "not an e-mail address"),
+        (["grant", "Sales", MB], "too long"),
+        (["grant", "Sales"], "Missing argument"),
+        (["revoke", "Sales", HTML], None),
+        (["revoke", MB, "admin@example.test"], "no mailbox"),
+    ],
+    "config": [
+        (["config", "set", "scan_interval", "0"], "out of range"),
+        (["config", "set", "scan_interval", "70000000"], "out of range"),
+        (["config", "set", "scan_interval", "abc"], "is not a whole number"),
+        (["config", "set", "scan_interval", "9" * 5000], "out of range"),
+        (["config", "set", "scan_interval", EMOJI], "is not a whole number"),
+        (["config", "set", "mark_seen", "maybe"], "is not on/off"),
+        (["config", "set", "ticket_prefix", "T-1"], "is not valid"),
+        (["config", "set", "ticket_prefix", MB], "too long"),
+        (["config", "set", "ticket_on_closed_reply", SQL], "is not a valid choice"),
+        (["config", "set", "notification_email", HTML], None),
+        (["config", "set", "domain_exceptions", "https://acme.test"], None),
+        (["config", "set", "email_exceptions", NUL], None),
+        (["config", "set", "no_such_key", "1"], "unknown setting"),
+        (["config", "set", MB, "1"], "unknown setting"),
+        (["config", "show", "--format", "xml"], "No such option"),
+    ],
+    "import, export, scan, keys": [
+        (["import", "people", "/etc/hostname"], "is not one of"),
+        (["import", "contacts", "/nonexistent.csv"], "does not exist"),
+        (["import", "contacts", "/tmp"], "is a directory"),
+        (["export", "emails", "--account", SQL, "--json"], None),
+        (["export", "emails", "--format", "xml"], "No such option"),
+        (["scan", "--account", "Nope"], None),
+        (["scan", "--account", MB], None),
+        (["scan", "--interval", "-1"], "No such option"),
+        (["keys", "rotate", "extra"], None),
+    ],
+}
+
+
+def cli_problem(cli, args: list[str], fragment: str | None) -> str | None:
+    """None when `corpmail ARGS` fails with one clear line and changes nothing."""
+    before = db_state()
+    result = cli.invoke(args=args)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        return f"raised {result.exception!r}"
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    if result.exit_code == 0:
+        problem = f"exit 0: {result.stdout[:200]!r}"
+    elif len(lines) != 1 or not lines[0].startswith("Error: "):
+        problem = f"not one error line: {result.stderr[:300]!r}"
+    elif len(lines[0]) > 2000:
+        problem = "the error line repeats a huge value"
+    elif fragment and fragment not in lines[0]:
+        problem = f"no {fragment!r} in {lines[0]!r}"
+    else:
+        problem = None
+    changed = changed_tables(before, db_state())
+    if changed:
+        problem = f"{problem or 'refused'}, but changed {changed}"
+    return problem
+
+
+@pytest.mark.parametrize("command", list(CLI_CASES))
+def test_every_cli_command_refuses_bad_values_in_one_line(command, records, cli):
+    problems = []
+    for args, fragment in CLI_CASES[command]:
+        problem = cli_problem(cli, args, fragment)
+        if problem:
+            problems.append(f"{' '.join(a[:30] for a in args)!r}: {problem}")
+    assert not problems, "\n".join(problems)
