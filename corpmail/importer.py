@@ -16,7 +16,13 @@ from sqlalchemy import func, select
 from corpmail.extensions import db
 from corpmail.models import Account, Contact, Lead, User
 from corpmail.models.crm import LEAD_STATUSES
-from corpmail.validation import split_list, validate_domain, validate_email, validate_website
+from corpmail.validation import (
+    has_control_characters,
+    split_list,
+    validate_domain,
+    validate_email,
+    validate_website,
+)
 
 KINDS = ("contacts", "accounts", "leads")
 MAX_FILE_BYTES = 50 * 1024 * 1024  # a CRM import, not a data warehouse load
@@ -202,6 +208,9 @@ def _parse_row(kind: str, keys: list[str], record: list[str]) -> tuple[dict[str,
         limit, parse = fields[key]
         if len(cell) > limit:
             problems.append(f"{key} is too long (at most {limit} characters)")
+            continue
+        if has_control_characters(cell, multiline=True):  # a quoted cell may span lines
+            problems.append(f"{key} contains control characters")
             continue
         try:
             values[key] = parse(cell)

@@ -58,6 +58,27 @@ def test_skip_invalid_imports_the_valid_rows_and_lists_the_rest(cli, tmp_path):
     assert names == ["Jan", "Two\r\nlines", "Ola"]
 
 
+def test_hostile_cells_are_refused_by_line_or_kept_verbatim(cli, tmp_path):
+    """Escapes and bells are refused, like in the forms; HTML and SQL in a name are inert
+    text; a website must be http(s); the file's other rows go in with --skip-invalid."""
+    path = write(tmp_path, (
+        "name,website,email\n"
+        "Esc\x1b[31mCorp,,\n"  # line 2
+        "Bell\x07 Ltd,,\n"  # line 3
+        "Link Ltd,javascript://%0aalert(1),\n"  # line 4
+        "<b>Bold</b> Ltd; DROP TABLE accounts;--,https://bold.test,\n"  # line 5: fine
+        "Long Ltd,,\n".replace("Long Ltd", "L" * 201)  # line 6
+    ).encode())
+    result = cli.invoke(args=["import", "accounts", path, "--skip-invalid"])
+    assert result.exit_code == 0, result.stderr
+    assert [line.split(":")[0] for line in result.stderr.splitlines()] == [
+        "skipped line 2", "skipped line 3", "skipped line 4", "skipped line 6"]
+    assert "name contains control characters" in result.stderr
+    assert "must start with http:// or https://" in result.stderr
+    assert db.session.scalars(select(Account.name)).all() == [
+        "<b>Bold</b> Ltd; DROP TABLE accounts;--"]
+
+
 def test_skip_invalid_does_not_excuse_an_unreadable_file(cli, tmp_path):
     path = write(tmp_path, b"first_name,colour\nJan,red\n")
     result = cli.invoke(args=["import", "contacts", path, "--skip-invalid"])
