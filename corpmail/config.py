@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "SCAN_BACKOFF_MAX": 30.0,
     "SCAN_LEASE_SECONDS": 60,  # a run whose lease is not renewed for this long is stale
     "FETCH_BATCH_SIZE": 200,  # messages per BODY.PEEK[] fetch
+    "FETCH_BATCH_BYTES": 32 * 1024 * 1024,  # and at most this many bytes (a bigger message alone)
     "SCAN_IN_THREAD": True,  # admin "Run scanning manually" starts a background thread
     "WEBMAIL_URL": "/webmail/",  # Roundcube, on the same site as the CRM
     "AUTOLOGIN_SECRET": None,  # shared with the Roundcube plugin; None: generated like SECRET_KEY

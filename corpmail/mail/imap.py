@@ -27,6 +27,7 @@ from corpmail.mail.errors import (
 log = logging.getLogger(__name__)
 
 SECURITIES = ("none", "ssl", "starttls")
+SIZE_WINDOW = 2000  # UIDs whose RFC822.SIZE one FETCH asks for, to cut byte-bounded batches
 SPECIAL_USE_FLAGS = {  # RFC 6154 (+ Gmail's \\Important), keyed lower-case
     f.lower(): f
     for f in ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash",
@@ -279,16 +280,18 @@ class ImapSession:
             found = self._client.search(["UID", f"{int(watermark) + 1}:*"])
         return sorted(uid for uid in found if uid > watermark)
 
-    def fetch_raw(self, uids: list[int], batch_size: int = 200) -> Iterator[tuple[int, bytes]]:
+    def fetch_raw(self, uids: list[int], batch_size: int = 200,
+                  batch_bytes: int | None = None) -> Iterator[tuple[int, bytes]]:
         """Yield (uid, raw bytes) in UID order, one BODY.PEEK[] batch in memory at a time.
 
-        BODY.PEEK never sets \\Seen. UIDs that vanished meanwhile are skipped.
+        A batch holds at most `batch_size` messages and, when `batch_bytes` is given, at most
+        that many bytes by RFC822.SIZE (a bigger message comes alone), so memory stays
+        bounded whatever the messages weigh. BODY.PEEK never sets \\Seen. UIDs that
+        vanished meanwhile are skipped.
         """
         self._require_selected()
         ordered = sorted({int(u) for u in uids})
-        batch_size = max(1, int(batch_size))
-        for start in range(0, len(ordered), batch_size):
-            chunk = ordered[start:start + batch_size]
+        for chunk in self._batches(ordered, max(1, int(batch_size)), batch_bytes):
             with self._wire():
                 # explicit UID lists: imapclient's fetch("n:*") raises
                 answer = self._client.fetch(chunk, [b"BODY.PEEK[]"])
@@ -303,6 +306,28 @@ class ImapSession:
                     continue
                 yield uid, bytes(raw)
             del answer
+
+    def _batches(self, ordered: list[int], batch_size: int,
+                 batch_bytes: int | None) -> Iterator[list[int]]:
+        if not batch_bytes:
+            for start in range(0, len(ordered), batch_size):
+                yield ordered[start:start + batch_size]
+            return
+        for start in range(0, len(ordered), SIZE_WINDOW):
+            window = ordered[start:start + SIZE_WINDOW]
+            with self._wire():
+                sizes = self._client.fetch(window, [b"RFC822.SIZE"])
+            chunk: list[int] = []
+            total = 0
+            for uid in window:
+                size = int(sizes.get(uid, {}).get(b"RFC822.SIZE", 0))
+                if chunk and (len(chunk) >= batch_size or total + size > batch_bytes):
+                    yield chunk
+                    chunk, total = [], 0
+                chunk.append(uid)
+                total += size
+            if chunk:
+                yield chunk
 
     def mark_seen(self, uids: list[int]) -> None:
         """Set \\Seen (only called when the account asks for it, after commit)."""

@@ -142,6 +142,7 @@ class AccountScan:
         if unknown:
             log.warning("account %s: unknown actions ignored: %s", account.name, unknown)
         self.batch_size = int(current_app.config.get("FETCH_BATCH_SIZE", 200))
+        self.batch_bytes = int(current_app.config.get("FETCH_BATCH_BYTES", 0)) or None
         self.budget = max(0, self.config.max_messages_per_run)
         self.stopped = False
         self._last_stop_check = 0.0
@@ -232,7 +233,7 @@ class AccountScan:
         finfo = FolderInfo(name=folder.name, role=folder.role, uidvalidity=state.uidvalidity)
         seen_ok: list[int] = []
         returned: set[int] = set()
-        for done, (uid, raw) in enumerate(imap.fetch_raw(uids, self.batch_size), start=1):
+        for done, (uid, raw) in enumerate(imap.fetch_raw(uids, self.batch_size, self.batch_bytes), start=1):
             returned.add(uid)
             outcome = self.process(folder, finfo, uid, raw, by_uid.get(uid))
             del raw  # one message in memory at a time, besides the fetched batch

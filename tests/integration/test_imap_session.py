@@ -148,6 +148,22 @@ def test_fetch_raw_is_lazy_one_batch_at_a_time(session, dovecot, mailbox):
     assert calls == [uids[:2], uids[2:4], uids[4:]]
 
 
+def test_fetch_raw_bounds_a_batch_by_bytes(session, dovecot, mailbox):
+    sizes = [300_000, 300_000, 300_000, 2_000_000, 10_000, 10_000]
+    raws = [b"Subject: big %d\r\n\r\n" % n + (b"x" * 78 + b"\r\n") * (size // 80)
+            for n, size in enumerate(sizes)]
+    uids = dovecot.append_many(*mailbox, "INBOX", raws)
+    session.select("INBOX")
+    calls = []
+    real_fetch = session._client.fetch
+    session._client.fetch = lambda chunk, what: calls.append((list(chunk), what)) or real_fetch(chunk, what)
+    got = list(session.fetch_raw(uids, batch_size=200, batch_bytes=1_000_000))
+    assert [raw for _, raw in got] == raws
+    bodies = [chunk for chunk, what in calls if what == [b"BODY.PEEK[]"]]
+    # 3 x 300 KB fit in 1 MB; the 2 MB message comes alone; the small ones together
+    assert bodies == [uids[:3], uids[3:4], uids[4:]]
+
+
 def test_mark_seen_only_when_asked(session, dovecot, mailbox):
     uids = dovecot.append_many(*mailbox, "INBOX", [make_raw(n) for n in range(3)])
     session.select("INBOX")  # read-only (EXAMINE)
