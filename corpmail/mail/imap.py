@@ -182,26 +182,21 @@ class ImapSession:
         """
         if self._client is None:
             raise MailConnectionError(_("The IMAP session is closed."))
-        try:
-            if (user + password).isascii():
-                self._client.login(user, password)
-            else:
-                self._client.plain_login(user, password)
-        except imap_exc.LoginError as exc:
-            raise MailAuthError(_("Login refused: %(text)s", text=server_text(exc))) from exc
-        except Exception as exc:
-            raise self._mapped(exc) from exc
-        self.user = user
+        method = self._client.login if (user + password).isascii() else self._client.plain_login
+        self._authenticate(user, method, password)
 
     def oauth_login(self, user: str, access_token: str) -> None:
         """AUTHENTICATE with a bearer token: XOAUTH2, or OAUTHBEARER when that is all the
         server offers; a refusal raises MailAuthError carrying the server's own text."""
-        mechanism = oauth_mechanism(self.capabilities)
+        if oauth_mechanism(self.capabilities) == "OAUTHBEARER":
+            self._authenticate(user, self._client.oauthbearer_login, access_token)
+        else:
+            self._authenticate(user, self._client.oauth2_login, access_token)
+
+    def _authenticate(self, user: str, method, secret: str) -> None:
+        """Run one login method; a refusal becomes MailAuthError with the server's text."""
         try:
-            if mechanism == "OAUTHBEARER":
-                self._client.oauthbearer_login(user, access_token)
-            else:
-                self._client.oauth2_login(user, access_token)
+            method(user, secret)
         except imap_exc.LoginError as exc:
             raise MailAuthError(_("Login refused: %(text)s", text=server_text(exc))) from exc
         except Exception as exc:
