@@ -99,6 +99,7 @@ def _retry(failure_id: int, user_id: int | None) -> str:
     owner = lease.new_owner()
     if not lease.claim(account.id, owner):
         return "busy"
+    run_id = None
     try:
         run = ScanRun(
             account_id=account.id, account_name=account.name, trigger="admin",
@@ -106,6 +107,7 @@ def _retry(failure_id: int, user_id: int | None) -> str:
         )
         db.session.add(run)
         db.session.commit()
+        run_id = run.id
         result = ScanResult(account=account.name, account_id=account.id, run_id=run.id)
         scan = AccountScan(account, run, owner, result)
         real = db.session.scalar(
@@ -145,5 +147,27 @@ def _retry(failure_id: int, user_id: int | None) -> str:
     except lease.LeaseLost:
         db.session.rollback()
         return "busy"
+    except Exception as exc:  # e.g. the database went away: no run is left "In progress"
+        db.session.rollback()
+        _close_failed_run(run_id, exc)
+        raise
     finally:
         lease.release(account.id, owner)
+
+
+def _close_failed_run(run_id: int | None, exc: Exception) -> None:
+    """Best effort: when the database is still gone, stale-run recovery closes it later."""
+    from corpmail.models.base import utcnow
+
+    if run_id is None:
+        return
+    try:
+        db.session.execute(
+            update(ScanRun).where(ScanRun.id == run_id, ScanRun.status == "In progress")
+            .values(status="Error", error=str(exc)[:2000] or type(exc).__name__,
+                    finished_at=utcnow(), heartbeat_at=utcnow())
+            .execution_options(synchronize_session=False))
+        db.session.commit()
+    except Exception:  # noqa: BLE001
+        db.session.rollback()
+        log.warning("retry run %s could not be closed; stale-run recovery will", run_id)

@@ -141,7 +141,7 @@ def test_uidvalidity_change_creates_no_duplicates(dovecot, scanner_account):
 @pytest.fixture
 def exploding_action():
     """A test-only action that raises on messages whose subject says so, while armed."""
-    state = {"armed": True}
+    state = {"armed": True, "error": RuntimeError("kaboom for the test")}
 
     @register
     class Explode(Action):
@@ -151,7 +151,7 @@ def exploding_action():
 
         def run(self, ctx: ScanContext) -> None:
             if state["armed"] and "BOOM" in ctx.parsed.subject:
-                raise RuntimeError("kaboom for the test")
+                raise state["error"]
 
     yield state
     unregister("explode-test")
@@ -216,6 +216,27 @@ def test_retry_uses_kept_copy_when_message_is_gone(dovecot, scanner_account, exp
     client.logout()
     exploding_action["armed"] = False
     assert retry_quarantined(failure.id) == "stored"
+
+
+def test_retry_meeting_a_database_fault_leaves_no_run_in_progress(
+        dovecot, scanner_account, exploding_action):
+    from sqlalchemy.exc import OperationalError
+
+    from corpmail.scanner.runner import retry_quarantined
+
+    scanner_account.actions = ["create-email", "explode-test"]
+    db.session.commit()
+    dovecot.append(scanner_account.login, scanner_account.password, "INBOX", make_message("BOOM"))
+    scan(scanner_account)
+    failure = db.session.scalar(select(MessageFailure))
+    exploding_action["error"] = OperationalError("UPDATE", {}, Exception("database is locked"))
+    with pytest.raises(OperationalError):
+        retry_quarantined(failure.id)
+    db.session.expire_all()
+    retry_run = db.session.scalars(select(ScanRun).order_by(ScanRun.id.desc())).first()
+    assert retry_run.trigger == "admin" and retry_run.status == "Error"
+    assert "database is locked" in retry_run.error
+    assert db.session.get(MessageFailure, failure.id).resolved_at is None  # retried later
 
 
 def test_wrong_password_locks_then_verification_unlocks(
