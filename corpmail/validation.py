@@ -243,3 +243,15 @@ def validate_website(value: str) -> str:
     host = re.sub(r":\d+$", "", host)
     validate_host(host)
     return text
+
+
+def validate_oauth_url(value: str) -> str:
+    """An OAuth 2.0 provider endpoint: https, or http only on this machine (a local server)."""
+    from authlib.common.security import is_secure_transport
+
+    value = (value or "").strip()
+    if len(value) > 500:
+        raise ValueError("the URL is too long (at most 500 characters)")
+    if not value.lower().startswith(("https://", "http://")) or not is_secure_transport(value):
+        raise ValueError("give an https:// URL")
+    return value

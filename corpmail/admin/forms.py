@@ -91,12 +91,10 @@ def oauth_url_validator(form, field) -> None:
     """A provider endpoint: https, or http only on this machine (a local test server)."""
     if not field.data:
         return
-    from authlib.common.security import is_secure_transport
-
-    if not field.data.lower().startswith(("https://", "http://")) or not is_secure_transport(
-        field.data
-    ):
-        raise ValidationError(_l("Give an https:// URL."))
+    try:
+        field.data = validation.validate_oauth_url(field.data)
+    except ValueError:
+        raise ValidationError(_l("Give an https:// URL.")) from None
 
 
 def port_validator(form, field) -> None:

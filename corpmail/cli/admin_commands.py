@@ -16,7 +16,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, S
 from corpmail.extensions import db
 from corpmail.mail.crypto import SecretError
 from corpmail.mail.errors import MailError
-from corpmail.validation import has_control_characters, parse_host_port, preview, validate_email
+from corpmail.validation import (
+    has_control_characters,
+    parse_host_port,
+    preview,
+    validate_email,
+    validate_oauth_url,
+)
 
 SECURITY = click.Choice(["none", "ssl", "starttls"], case_sensitive=False)
 IMAP_PORTS = {"none": 143, "starttls": 143, "ssl": 993}
@@ -279,14 +285,30 @@ def server_group() -> None:
 @click.option("--smtp-security", type=SECURITY, required=True, help="SMTP connection security.")
 @click.option("--no-verify-cert", is_flag=True,
               help="Do not validate the servers' TLS certificates (self-signed test servers).")
+@click.option("--oauth", "oauth_provider", type=click.Choice(["google", "microsoft", "generic"]),
+              help="Log in with OAuth 2.0 through this provider instead of passwords "
+                   "(accounts are then authorized on their admin page).")
+@click.option("--client-id", metavar="ID", help="OAuth 2.0 client ID (with --oauth).")
+@click.option("--client-secret", metavar="S",
+              help="OAuth 2.0 client secret, stored encrypted ('-': read it from stdin).")
+@click.option("--authorize-url", metavar="URL",
+              help="Authorization endpoint (required with --oauth generic).")
+@click.option("--token-url", metavar="URL", help="Token endpoint (required with --oauth generic).")
+@click.option("--revoke-url", metavar="URL", help="Revocation endpoint (optional).")
+@click.option("--scopes", metavar="'A B'", help="Space-separated scopes (the provider's by default).")
 @click.option("--if-missing", is_flag=True,
               help="Exit quietly with success when a server of this name exists.")
 @with_appcontext
 @cli_errors
 def server_add(name: str, imap: str, imap_security: str, smtp: str, smtp_security: str,
-               no_verify_cert: bool, if_missing: bool) -> None:
+               no_verify_cert: bool, oauth_provider: str | None, client_id: str | None,
+               client_secret: str | None, authorize_url: str | None, token_url: str | None,
+               revoke_url: str | None, scopes: str | None, if_missing: bool) -> None:
     """Add a mail server named NAME."""
     from corpmail.models import MailServer
+
+    oauth = _oauth_settings(oauth_provider, client_id, client_secret, authorize_url,
+                            token_url, revoke_url, scopes)
 
     name = _name(name, "server", 50)
     imap_security, smtp_security = imap_security.lower(), smtp_security.lower()
@@ -309,12 +331,64 @@ def server_add(name: str, imap: str, imap_security: str, smtp: str, smtp_securit
         smtp_host=smtp_host, smtp_port=smtp_port, smtp_security=smtp_security,
         smtp_validate_cert=not no_verify_cert,
     )
+    if oauth:
+        secret = oauth.pop("oauth_client_secret", None)
+        for key, value in oauth.items():
+            setattr(server, key, value)
+        server.auth_method = "oauth2"
+        if secret:
+            server.oauth_client_secret = secret
     db.session.add(server)
     db.session.commit()
     click.echo(
         f"Mail server {name!r} added: IMAP {imap_host}:{imap_port} ({imap_security}), "
-        f"SMTP {smtp_host}:{smtp_port} ({smtp_security})."
+        f"SMTP {smtp_host}:{smtp_port} ({smtp_security})"
+        + (f", OAuth 2.0 ({oauth_provider})." if oauth else ".")
     )
+
+
+def _oauth_settings(provider, client_id, client_secret, authorize_url, token_url, revoke_url,
+                    scopes) -> dict:
+    """The MailServer OAuth columns from `server add`'s options ({} without --oauth)."""
+    from corpmail.oauth.providers import PROVIDERS
+
+    urls = {"--authorize-url": authorize_url, "--token-url": token_url,
+            "--revoke-url": revoke_url}
+    if provider is None:
+        given = [opt for opt, value in [("--client-id", client_id),
+                                        ("--client-secret", client_secret),
+                                        ("--scopes", scopes), *urls.items()] if value]
+        if given:
+            raise click.UsageError(f"{given[0]} needs --oauth PROVIDER")
+        return {}
+    client_id = (client_id or "").strip()
+    if not client_id:
+        raise click.BadParameter("a client ID is required with --oauth",
+                                 param_hint="'--client-id'")
+    _plain(client_id, "the client ID")
+    if len(client_id) > 255:
+        raise click.BadParameter("at most 255 characters", param_hint="'--client-id'")
+    for option, value in urls.items():
+        if value is not None:
+            try:
+                urls[option] = validate_oauth_url(value)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint=f"'{option}'") from None
+        elif PROVIDERS[provider].needs_urls and option != "--revoke-url":
+            raise click.BadParameter(f"required with --oauth {provider}",
+                                     param_hint=f"'{option}'")
+    scopes = " ".join((scopes or "").split()) or None
+    if scopes:
+        _plain(scopes, "the scopes")
+        if len(scopes) > 1000:
+            raise click.BadParameter("at most 1000 characters", param_hint="'--scopes'")
+    return {
+        "oauth_provider": provider, "oauth_client_id": client_id,
+        "oauth_client_secret": _check_password(client_secret, "client secret")
+        if client_secret is not None else None,
+        "oauth_authorize_url": urls["--authorize-url"], "oauth_token_url": urls["--token-url"],
+        "oauth_revoke_url": urls["--revoke-url"], "oauth_scopes": scopes,
+    }
 
 
 # ---------------------------------------------------------------------------- account
@@ -371,7 +445,9 @@ def account_group() -> None:
 @click.option("--server", "server_name", metavar="SERVER", required=True,
               help="Name of the mail server (see `corpmail server add`).")
 @click.option("--login", metavar="L", required=True, help="IMAP/SMTP login.")
-@click.option("--password", metavar="P", required=True, help="IMAP/SMTP password, stored encrypted ('-': read it from stdin).")
+@click.option("--password", metavar="P",
+              help="IMAP/SMTP password, stored encrypted ('-': read it from stdin); not for "
+                   "an OAuth 2.0 server, whose mailboxes are authorized on their admin page.")
 @click.option("--folder", "folders", metavar="FOLDER=ROLE", multiple=True, required=True,
               help="A folder to scan and its role (Received, Sent, Spam, Trash, All); repeatable.")
 @click.option("--actions", metavar="A,B,...", required=True,
@@ -387,7 +463,8 @@ def account_group() -> None:
               help="Exit quietly with success when a mailbox of this name exists.")
 @with_appcontext
 @cli_errors
-def account_add(name: str, server_name: str, login: str, password: str, folders: tuple[str, ...],
+def account_add(name: str, server_name: str, login: str, password: str | None,
+                folders: tuple[str, ...],
                 actions: str, owner: str, scan_mode: str, if_missing: bool) -> None:
     """Add a mailbox named NAME for the scanner to read."""
     from corpmail.models import MailServer, ScannerAccount, ScannerFolder
@@ -397,7 +474,8 @@ def account_add(name: str, server_name: str, login: str, password: str, folders:
     if not login or len(login) > 254:
         raise click.BadParameter("the login must be 1 to 254 characters", param_hint="'--login'")
     _plain(login, "the login")
-    password = _check_password(password)
+    if password is not None:
+        password = _check_password(password)
     folder_roles = _parse_folders(folders)
     action_names = _parse_actions(actions)
     if db.session.scalar(select(ScannerAccount.id).where(ScannerAccount.name == name)) is not None:
@@ -408,18 +486,27 @@ def account_add(name: str, server_name: str, login: str, password: str, folders:
     if server is None:
         raise click.ClickException(
             f"no mail server named {preview(server_name)}: add it with `corpmail server add`")
+    if server.auth_method == "oauth2" and password is not None:
+        raise click.BadParameter(f"{server.name!r} logs in with OAuth 2.0: give no password "
+                                 "and authorize the mailbox on its admin page",
+                                 param_hint="'--password'")
+    if server.auth_method != "oauth2" and password is None:
+        raise click.BadParameter("a password is required", param_hint="'--password'")
     owner_user = _require_user(owner)
     account = ScannerAccount(
         name=name, server=server, login=login, actions=action_names, owner_id=owner_user.id,
         scan_mode=scan_mode, folders=[ScannerFolder(name=f, role=r) for f, r in folder_roles],
     )
-    account.password = password
+    if password is not None:
+        account.password = password
     db.session.add(account)
     db.session.commit()
     click.echo(
         f"Mailbox {name!r} added on {server.name!r}: folders "
         + ", ".join(f"{f}={r}" for f, r in folder_roles)
         + f"; actions {', '.join(action_names)}; owner {owner_user.email}; mode {scan_mode}."
+        + (" It needs OAuth 2.0 authorization: Mail scanner > the mailbox > Authorize."
+           if server.auth_method == "oauth2" else "")
     )
 
 

@@ -33,10 +33,10 @@ from corpmail.models.base import utcnow
 CORPMAIL = Path(sys.executable).with_name("corpmail")
 
 
-def invoke(cli, args, ok=True):
+def invoke(cli, args, ok=True, input=None):
     """Run `corpmail ARGS` in-process; assert the exit status; return the result."""
     argv = shlex.split(args) if isinstance(args, str) else list(args)
-    result = cli.invoke(args=argv)
+    result = cli.invoke(args=argv, input=input)
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception  # a traceback would have reached the user
     if ok:
@@ -229,6 +229,55 @@ def test_account_add_duplicate_folder(cli):
     make_server()
     err = invoke(cli, ["account", "add", "Sales", "--folder", "INBOX=Sent"] + ACCOUNT_ARGS, ok=False).stderr
     assert "given twice" in err
+
+
+SERVER_ARGS = ["--imap", "imap.gmail.com", "--imap-security", "ssl",
+               "--smtp", "smtp.gmail.com", "--smtp-security", "ssl"]
+
+
+def test_oauth_server_and_mailbox_from_the_cli(cli):
+    make_admin()
+    out = invoke(cli, ["server", "add", "Gmail", *SERVER_ARGS, "--oauth", "google",
+                       "--client-id", "app.apps.example", "--client-secret", "-"],
+                 input="GOCSPX-cli-secret\n")
+    assert "OAuth 2.0 (google)" in out.stdout and "GOCSPX" not in out.stdout
+    server = db.session.scalar(select(MailServer))
+    assert (server.auth_method, server.oauth_provider, server.oauth_client_id) == (
+        "oauth2", "google", "app.apps.example")
+    assert server.oauth_client_secret == "GOCSPX-cli-secret"
+    assert "GOCSPX" not in server.oauth_client_secret_encrypted
+
+    args = [a for a in ACCOUNT_ARGS if a not in ("--password", "imap-pw-1")]
+    args[args.index("--server") + 1] = "Gmail"
+    out = invoke(cli, ["account", "add", "Desk", *args])
+    assert "Authorize" in out.stdout
+    account = db.session.scalar(select(ScannerAccount))
+    assert account.password_encrypted is None and not account.oauth_authorized
+    err = invoke(cli, ["account", "add", "Desk2", *args, "--password", "x"], ok=False).stderr
+    assert "logs in with OAuth 2.0" in err
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--oauth", "google"], "a client ID is required"),
+    (["--oauth", "generic", "--client-id", "c"], "--authorize-url"),
+    (["--oauth", "generic", "--client-id", "c", "--authorize-url", "https://idp.example/a"],
+     "--token-url"),
+    (["--oauth", "generic", "--client-id", "c", "--authorize-url", "http://idp.example/a",
+      "--token-url", "https://idp.example/t"], "give an https:// URL"),
+    (["--client-id", "c"], "--client-id needs --oauth PROVIDER"),
+    (["--oauth", "google", "--client-id", "c\x00"], "control characters"),
+])
+def test_oauth_server_refusals(cli, extra, fragment):
+    err = invoke(cli, ["server", "add", "Gmail", *SERVER_ARGS, *extra], ok=False).stderr
+    assert fragment in err
+    assert db.session.scalar(select(MailServer)) is None
+
+
+def test_password_server_mailbox_needs_a_password(cli):
+    make_admin()
+    make_server()
+    args = [a for a in ACCOUNT_ARGS if a not in ("--password", "imap-pw-1")]
+    assert "a password is required" in invoke(cli, ["account", "add", "S", *args], ok=False).stderr
 
 
 # ---------------------------------------------------------------------------- grant / revoke
