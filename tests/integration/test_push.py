@@ -13,7 +13,7 @@ import time
 
 import pytest
 from scanner_util import corpmail_process, count, make_message
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from corpmail.extensions import db
 from corpmail.models import (
@@ -118,6 +118,12 @@ def test_delivered_message_is_stored_without_a_manual_scan(app, scanner_account,
     assert scanner_account.password not in caplog.text
 
 
+def finished_runs(trigger: str) -> int:
+    db.session.expire_all()
+    return db.session.scalar(select(func.count()).select_from(ScanRun).where(
+        ScanRun.trigger == trigger, ScanRun.status != "In progress"))
+
+
 def test_the_scanner_process_runs_push_next_to_the_periodic_scan(app, scanner_account,
                                                                 smtp_relay):
     MailConfiguration.get().scan_interval = 3600  # only the first periodic pass, at start
@@ -126,6 +132,8 @@ def test_the_scanner_process_runs_push_next_to_the_periodic_scan(app, scanner_ac
     try:
         wait_for(lambda: proc.poll() is None and push_state(scanner_account)[0] == "idle",
                  "the scanner's IDLE connection")
+        # The periodic pass at start must be over, or it could take the message first.
+        wait_for(lambda: finished_runs("scheduler") >= 1, "the first periodic pass")
         send(smtp_relay, scanner_account.login, "Through the scanner")
         wait_for(lambda: stored("Through the scanner"), "the pushed message")
     finally:
