@@ -2,7 +2,7 @@
 
 ENCRYPTION_KEY holds one or more comma-separated keys, newest first; the others only
 decrypt. `corpmail keys rotate` puts a new key first and re-encrypts every secret
-(corpmail/keys.py); `corpmail keys prune` drops the old keys afterwards. Keys kept in the
+(corpmail/key_rotation.py); `corpmail keys prune` drops the old keys afterwards. Keys kept in the
 instance folder's `encryption_key` file are re-read whenever that file changes, so running
 web workers and the scanner follow a rotation without a restart.
 """
