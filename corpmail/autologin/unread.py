@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -17,7 +17,7 @@ from corpmail.models import AutologinGrant, MailboxUnread, ScannerAccount
 from corpmail.models.base import utcnow
 
 log = logging.getLogger(__name__)
-NEVER = datetime(1970, 1, 1, tzinfo=timezone.utc)
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_TIMEOUT = 10.0  # the top bar must not hang on a dead server
 
 

@@ -7,8 +7,8 @@ import re
 from corpmail.mail.message import ParsedMessage
 
 _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
-_DAEMON_RE = re.compile(r"^(mailer-daemon|postmaster)(@|$)", re.I)
-_REPORT_TYPE_RE = re.compile(r"report-type\s*=\s*\"?delivery-status", re.I)
+_DAEMON_RE = re.compile(r"^(mailer-daemon|postmaster)(@|$)", re.IGNORECASE)
+_REPORT_TYPE_RE = re.compile(r"report-type\s*=\s*\"?delivery-status", re.IGNORECASE)
 
 
 def auto_generated_reason(parsed: ParsedMessage) -> str | None:

@@ -148,7 +148,7 @@ def recover_8bit(value: str, defects: list[str], what: str, hint: str | None = N
     return text
 
 
-_EW_RE = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?(.*?)\?=", re.S)
+_EW_RE = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?(.*?)\?=", re.DOTALL)
 _EW_GAP_RE = re.compile(r"[ \t\r\n]*")
 _QP_HEX_RE = re.compile(rb"=([0-9A-Fa-f]{2})")
 _B64_JUNK_RE = re.compile(r"[^A-Za-z0-9+/]")

@@ -144,15 +144,15 @@ def render_email_html(
 # Precision does not matter much here: the text is for search, previews and ticket bodies.
 _DROP_RE = re.compile(
     r"<(script|style|head|title|template|noscript|xml)\b.*?</\1\s*>|<!--.*?-->|<!\[CDATA\[.*?\]\]>",
-    re.I | re.S,
+    re.IGNORECASE | re.DOTALL,
 )
-_PRE_RE = re.compile(r"<pre\b[^>]*>(.*?)</pre\s*>", re.I | re.S)
+_PRE_RE = re.compile(r"<pre\b[^>]*>(.*?)</pre\s*>", re.IGNORECASE | re.DOTALL)
 _BREAK_RE = re.compile(
     r"<(?:br|hr)\b[^>]*>|</?(?:p|div|tr|li|ul|ol|table|blockquote|h[1-6]|dl|dt|dd|section|"
     r"article|header|footer|address|center|form|fieldset|thead|tbody|tfoot|caption)\b[^>]*>",
-    re.I,
+    re.IGNORECASE,
 )
-_CELL_RE = re.compile(r"<t[dh]\b[^>]*>", re.I)
+_CELL_RE = re.compile(r"<t[dh]\b[^>]*>", re.IGNORECASE)
 _TAG_STRIP_RE = re.compile(r"<[!/?a-zA-Z][^>]*>")
 _WS_RE = re.compile(r"[ \t\r\n\f\v]+")
 _SPACES_RE = re.compile(r"[ \t\f\v\u00a0]+")

@@ -1,12 +1,12 @@
 """Typed SQLAlchemy 2.0 models, one module per aggregate."""
 
-from corpmail.models.users import User
-from corpmail.models.crm import Account, AccountDomain, Contact, Lead, Ticket, TicketHistory
-from corpmail.models.mailboxes import MailServer, ScannerAccount, ScannerFolder, AutologinGrant
-from corpmail.models.emails import Email, EmailAttachment, EmailLink, EmailSeen
-from corpmail.models.scans import ScanRun, ScanEvent, MessageFailure
-from corpmail.models.settings import MailConfiguration
 from corpmail.models.autologin import AutologinSession, AutologinToken, MailboxUnread
+from corpmail.models.crm import Account, AccountDomain, Contact, Lead, Ticket, TicketHistory
+from corpmail.models.emails import Email, EmailAttachment, EmailLink, EmailSeen
+from corpmail.models.mailboxes import AutologinGrant, MailServer, ScannerAccount, ScannerFolder
+from corpmail.models.scans import MessageFailure, ScanEvent, ScanRun
+from corpmail.models.settings import MailConfiguration
+from corpmail.models.users import User
 
 __all__ = [
     "User", "Account", "AccountDomain", "Contact", "Lead", "Ticket", "TicketHistory",

@@ -438,7 +438,7 @@ def test_unread_counts_off_asks_no_server(app, user_client, grant, scanner_accou
 
 # --------------------------------------------------------------------------- top bar, My mail
 def _topbar(page: str) -> str:
-    match = re.search(r'<div id="topbar-mail".*?</div>\s*(?=<a class="small)', page, re.S)
+    match = re.search(r'<div id="topbar-mail".*?</div>\s*(?=<a class="small)', page, re.DOTALL)
     return match.group(0) if match else ""
 
 

@@ -5,8 +5,8 @@ Revises: 445b6d19f75d
 Create Date: 2026-11-27 06:01:12.047491
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import corpmail.models.base  # noqa: F401  (UTCDateTime)
 

@@ -5,8 +5,8 @@ Revises: 5d8fd7d7e792
 Create Date: 2026-11-27 04:15:51.507224
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import corpmail.models.base  # noqa: F401  (UTCDateTime)
 

@@ -5,11 +5,10 @@ Revises:
 Create Date: 2026-11-27 03:17:06.107873
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import corpmail.models.base
-
 
 # revision identifiers, used by Alembic.
 revision = '5d8fd7d7e792'

@@ -5,8 +5,8 @@ Revises: 234231d4fc91
 Create Date: 2026-11-27 08:00:00
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '7c1e2a9d4b30'

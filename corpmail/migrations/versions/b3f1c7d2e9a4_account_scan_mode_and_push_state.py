@@ -5,8 +5,8 @@ Revises: 7c1e2a9d4b30
 Create Date: 2026-11-27 09:00:00
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'b3f1c7d2e9a4'
