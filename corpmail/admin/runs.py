@@ -8,7 +8,7 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from corpmail.admin import bp
 from corpmail.admin.forms import PostForm
@@ -59,8 +59,14 @@ def run_as_json(run: ScanRun) -> dict:
 
 @bp.route("/runs")
 def runs():
+    # With push mode and a short interval most scheduled passes find nothing: the admin
+    # may look at the runs that did something (mail, a skip, an error) only.
+    busy_only = request.args.get("show") == "busy"
+    query = select(ScanRun).order_by(ScanRun.id.desc())
+    if busy_only:
+        query = query.where(or_(ScanRun.fetched > 0, ScanRun.status != "OK"))
     page = db.paginate(
-        select(ScanRun).order_by(ScanRun.id.desc()),
+        query,
         per_page=PER_PAGE,
         max_per_page=PER_PAGE,
         error_out=False,
@@ -73,6 +79,7 @@ def runs():
         running=running,
         latest_id=latest,
         post_form=PostForm(),
+        busy_only=busy_only,
     )
 
 

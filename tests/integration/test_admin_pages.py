@@ -590,6 +590,26 @@ def test_run_manually_scans_in_the_background_and_the_history_shows_it(
     assert "Scan run" in detail and re.search(r'data-counter="fetched">3<', detail)
 
 
+def test_history_can_show_only_the_runs_with_mail_or_errors(admin, scanner_account):
+    def add(status: str, fetched: int) -> int:
+        run = ScanRun(account_id=scanner_account.id, account_name=scanner_account.name,
+                      trigger="scheduler", status=status, fetched=fetched, stored=fetched,
+                      finished_at=utcnow())
+        db.session.add(run)
+        db.session.commit()
+        return run.id
+
+    idle, busy, failed = add("OK", 0), add("OK", 2), add("Error", 0)
+
+    def shown(page: str) -> set[int]:
+        return {i for i in (idle, busy, failed) if f'data-run-id="{i}"' in page}
+
+    assert shown(text(admin.get("/admin/runs"))) == {idle, busy, failed}
+    page = text(admin.get("/admin/runs?show=busy"))
+    assert shown(page) == {busy, failed}
+    assert 'aria-current=page href="/admin/runs?show=busy"' in page
+
+
 def test_a_running_scan_disables_the_button_shows_progress_and_can_be_stopped(
     admin, post_form, scanner_account, admin_user
 ):
