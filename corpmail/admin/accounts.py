@@ -16,6 +16,7 @@ from corpmail.mail.errors import MailError
 from corpmail.models import MailServer, MessageFailure, ScannerAccount, ScannerFolder, ScanRun, User
 from corpmail.models.emails import EmailSeen
 from corpmail.models.mailboxes import FOLDER_ROLES
+from corpmail.oauth.tokens import revoke_tokens
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,7 @@ def account_delete(account_id: int):
         )
         return redirect(url_for("admin.accounts"))
     name = account.name
+    revoke_tokens(account)  # an OAuth grant must not outlive the mailbox
     # Explicit, so SQLite without enforced foreign keys behaves like PostgreSQL.
     db.session.execute(delete(EmailSeen).where(EmailSeen.account_id == account.id))
     db.session.execute(delete(MessageFailure).where(MessageFailure.account_id == account.id))

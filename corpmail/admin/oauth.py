@@ -107,13 +107,7 @@ def account_deauthorize(account_id: int):
     account = db.get_or_404(ScannerAccount, account_id)
     if not PostForm().validate_on_submit():
         abort(400)
-    for secret in (account.oauth_refresh_token, account.oauth_access_token):
-        if secret and account.uses_oauth:
-            try:
-                client.revoke(account.server, secret)
-            except (client.ProviderError, client.ProviderUnreachable) as exc:
-                log.warning("revoking a token of %s failed: %s", account.name, exc)
-    tokens.clear_tokens(account)
+    tokens.revoke_tokens(account)
     db.session.commit()
     flash(_("The authorization of %(name)s was removed.", name=account.name), "success")
     return redirect(url_for("admin.account_edit", account_id=account.id))

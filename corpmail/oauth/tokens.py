@@ -49,6 +49,19 @@ def clear_tokens(account) -> None:
     account.oauth_refresh_expires_at = None
 
 
+def revoke_tokens(account) -> None:
+    """Revoke the account's tokens at the provider (when it has an endpoint; a failure is
+    logged, not raised) and forget them: Remove authorization, and deleting the mailbox."""
+    if account.uses_oauth:
+        for secret in (account.oauth_refresh_token, account.oauth_access_token):
+            if secret:
+                try:
+                    client.revoke(account.server, secret)
+                except (client.ProviderError, client.ProviderUnreachable) as exc:
+                    log.warning("revoking a token of %s failed: %s", account.name, exc)
+    clear_tokens(account)
+
+
 def access_token(account, renew: bool = False) -> str:
     """A valid access token for IMAP or SMTP, renewed when it expires within the margin
     (or now, with `renew`: the server refused the one we thought valid).

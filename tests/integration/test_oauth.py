@@ -228,6 +228,27 @@ def test_revoked_consent_locks_notifies_and_reauthorizing_unlocks(
     assert scan(account).stored == 1
 
 
+def test_removing_the_authorization_or_the_mailbox_revokes_its_tokens(
+        admin_client, post_form, new_oauth_account, oauth_server):
+    removed, _pw = new_oauth_account()
+    deleted, _pw = new_oauth_account()
+    for account in (removed, deleted):
+        authorize(admin_client, post_form, account)
+        assert oauth_server.live_tokens(account.login)
+
+    post_form(admin_client, f"/admin/accounts/{removed.id}/deauthorize")
+    db.session.expire_all()
+    assert oauth_server.live_tokens(removed.login) == []
+    assert not db.session.get(ScannerAccount, removed.id).oauth_authorized
+
+    deleted_login = deleted.login
+    answer = post_form(admin_client, f"/admin/accounts/{deleted.id}/delete")
+    assert answer.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(ScannerAccount, deleted.id) is None
+    assert oauth_server.live_tokens(deleted_login) == []
+
+
 # ------------------------------------------------------------------------------ refusals
 def test_state_mismatch_is_refused(admin_client, post_form, new_oauth_account):
     account, _password = new_oauth_account()
