@@ -16,6 +16,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, S
 from corpmail.extensions import db
 from corpmail.mail.crypto import SecretError
 from corpmail.mail.errors import MailError
+from corpmail.models.mailboxes import SCAN_MODES, SECURITY_CHOICES
+from corpmail.oauth.providers import PROVIDERS
 from corpmail.validation import (
     has_control_characters,
     parse_host_port,
@@ -24,7 +26,7 @@ from corpmail.validation import (
     validate_oauth_url,
 )
 
-SECURITY = click.Choice(["none", "ssl", "starttls"], case_sensitive=False)
+SECURITY = click.Choice(SECURITY_CHOICES, case_sensitive=False)
 IMAP_PORTS = {"none": 143, "starttls": 143, "ssl": 993}
 SMTP_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 MAX_PASSWORD = 1024
@@ -285,7 +287,7 @@ def server_group() -> None:
 @click.option("--smtp-security", type=SECURITY, required=True, help="SMTP connection security.")
 @click.option("--no-verify-cert", is_flag=True,
               help="Do not validate the servers' TLS certificates (self-signed test servers).")
-@click.option("--oauth", "oauth_provider", type=click.Choice(["google", "microsoft", "generic"]),
+@click.option("--oauth", "oauth_provider", type=click.Choice(list(PROVIDERS)),
               help="Log in with OAuth 2.0 through this provider instead of passwords "
                    "(accounts are then authorized on their admin page).")
 @click.option("--client-id", metavar="ID", help="OAuth 2.0 client ID (with --oauth).")
@@ -350,8 +352,6 @@ def server_add(name: str, imap: str, imap_security: str, smtp: str, smtp_securit
 def _oauth_settings(provider, client_id, client_secret, authorize_url, token_url, revoke_url,
                     scopes) -> dict:
     """The MailServer OAuth columns from `server add`'s options ({} without --oauth)."""
-    from corpmail.oauth.providers import PROVIDERS
-
     urls = {"--authorize-url": authorize_url, "--token-url": token_url,
             "--revoke-url": revoke_url}
     if provider is None:
@@ -455,7 +455,7 @@ def account_group() -> None:
                    "create-ticket.")
 @click.option("--owner", metavar="EMAIL", required=True,
               help="User to whom created e-mails and tickets are assigned.")
-@click.option("--mode", "scan_mode", type=click.Choice(["auto", "push", "poll"]), default="auto",
+@click.option("--mode", "scan_mode", type=click.Choice(SCAN_MODES), default="auto",
               show_default=True,
               help="push: IMAP IDLE on the Received folders; poll: the periodic scan only; "
                    "auto: push when the server announces IDLE.")

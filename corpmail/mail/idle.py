@@ -32,10 +32,6 @@ class IdleSession(ImapSession):
     def can_idle(self) -> bool:
         return "IDLE" in self.capabilities
 
-    @property
-    def idling(self) -> bool:
-        return self._idling
-
     def fileno(self) -> int:
         """The socket to register with a selector while idling."""
         if self._client is None:

@@ -218,16 +218,6 @@ def _lookup_statement(fields: frozenset[str]):
     return union_all(*parts) if parts else None
 
 
-def find_records(
-    addresses: list[str],
-    subject: str | None,
-    search_fields: Iterable[str],
-    prefix: str = "TT",
-) -> Matches:
-    """One-off lookup (a fresh RecordIndex); the scanner keeps one index per scan."""
-    return RecordIndex(search_fields).find(addresses, subject, prefix)
-
-
 def sender_records(sender: str | None) -> tuple[int | None, int | None]:
     """(contact_id, account_id) for a sender address: its contact (and the contact's account),
     else an account by e-mail, else by domain. First match wins."""
