@@ -174,8 +174,8 @@ class RecordIndex:
                     self._hits[key].append((kind, rid, account_id))
 
     def _fill(self, found: Matches, addresses: list[str]) -> None:
-        # Same order as the SQL lookups had: contacts by first matching address, then id;
-        # accounts by e-mail then by domain, each by id; leads by id.
+        # Binding order: contacts by the first address that matches them, then id;
+        # accounts by e-mail, then by domain, each by id; leads by id.
         contacts: dict[int, tuple[int, int | None, str]] = {}
         accounts: set[int] = set()
         leads: set[int] = set()
