@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from imapclient import SEEN, IMAPClient, SocketTimeout
 from imapclient import exceptions as imap_exc
 
+from corpmail.mail.bodyfetch import fetch_bodies
 from corpmail.mail.errors import (
     MailAuthError,
     MailConnectionError,
@@ -288,18 +289,17 @@ class ImapSession:
         ordered = sorted({int(u) for u in uids})
         for chunk in self._batches(ordered, max(1, int(batch_size)), batch_bytes):
             with self._wire():
-                # explicit UID lists: imapclient's fetch("n:*") raises
-                answer = self._client.fetch(chunk, [b"BODY.PEEK[]"])
+                answer = fetch_bodies(self._client._imap, chunk)
             for uid in chunk:
-                item = answer.pop(uid, None)
-                if item is None:
+                if uid not in answer:
                     log.debug("UID %s gone from %s before fetch", uid, self.selected)
                     continue
-                raw = item.get(b"BODY[]")
+                raw = answer.pop(uid)
                 if raw is None:
                     log.warning("UID %s in %s came back without a body", uid, self.selected)
                     continue
-                yield uid, bytes(raw)
+                yield uid, raw
+                del raw
             del answer
 
     def _batches(self, ordered: list[int], batch_size: int,
