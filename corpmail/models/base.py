@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Insert, TypeDecorator, insert
+from sqlalchemy import DateTime, TypeDecorator
 
 
 def utcnow() -> datetime:
@@ -29,10 +28,3 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
-
-
-@functools.cache
-def table_insert(model) -> Insert:
-    """A model table's INSERT, built once: the scanner's per-message writes use Core
-    statements because the ORM unit of work cost more than the SQL (bench profiles)."""
-    return insert(model.__table__)

@@ -30,7 +30,9 @@ from corpmail.models import (
     User,
 )
 from corpmail.models.base import utcnow
+from corpmail.models.prepared import Prepared
 from corpmail.models.scans import MAX_ATTEMPTS
+from corpmail.mail.message import ParsedMessage, message_key, parse_message
 from corpmail.scanner import lease, retry
 from corpmail.scanner.context import (
     AccountSnapshot,
@@ -272,15 +274,15 @@ class AccountScan:
         uid: int,
         raw: bytes,
         failure: MessageFailure | None = None,
+        parsed: ParsedMessage | None = None,
         _retried: bool = False,
     ) -> str:
         """Handle one message in one transaction; returns its outcome
-        (stored | duplicate | skipped | failed | quarantined)."""
-        from corpmail.mail.message import message_key, parse_message
-
-        parsed = None
+        (stored | duplicate | skipped | failed | quarantined). ``parsed``: the message
+        already parsed (scanner/parse_ahead.py), else it is parsed here."""
         try:
-            parsed = parse_message(raw, max_size=self.config.max_message_size)
+            if parsed is None:
+                parsed = parse_message(raw, max_size=self.config.max_message_size)
             key = fit_key(message_key(parsed))
             sender = parsed.sender.email if parsed.sender else ""
             recipients = [a.email for group in (parsed.to, parsed.cc, parsed.bcc) for a in group]
@@ -289,7 +291,7 @@ class AccountScan:
 
             # First statement a write: takes SQLite's write lock up front, proves the lease.
             lease.renew(self.account.id, self.owner)
-            existing_id = db.session.connection().scalar(_key_lookup(), {"key": key})
+            existing_id = _key_lookup().scalar(db.session.connection(), {"key": key})
             if existing_id is not None:
                 self._record_seen(existing_id, finfo, uid)
                 outcome = "duplicate"
@@ -339,7 +341,7 @@ class AccountScan:
             if not _retried:
                 # Another mailbox's scanner stored the same message at the same moment
                 # (PostgreSQL): run it again, it is now a duplicate.
-                return self.process(folder, finfo, uid, raw, failure, _retried=True)
+                return self.process(folder, finfo, uid, raw, failure, parsed, _retried=True)
             return self._fail(folder, finfo, uid, raw, parsed, failure, exc)
         except Exception as exc:  # noqa: BLE001 - one bad message never blocks the mailbox
             db.session.rollback()
@@ -387,9 +389,9 @@ class AccountScan:
         cheaper than flushing the ORM objects for every message)."""
         conn = db.session.connection()
         counter = OUTCOME_COUNTER[outcome]
-        conn.execute(_count_statement(counter), {"run": self.run_id, "now": utcnow()})
+        _count_statement(counter).execute(conn, {"run": self.run_id, "now": utcnow()})
         if uid > (folder.watermark or 0) and folder.uidvalidity is not None:
-            conn.execute(_watermark_statement(), {"folder": folder.id, "uid": uid})
+            _watermark_statement().execute(conn, {"folder": folder.id, "uid": uid})
             # Keep the loaded object in step without making it dirty; a rollback expires it.
             set_committed_value(folder, "watermark", uid)
         self.result.fetched += 1
@@ -459,9 +461,9 @@ class AccountScan:
 
 
 @functools.cache
-def _count_statement(counter: str):
+def _count_statement(counter: str) -> Prepared:
     table = ScanRun.__table__
-    return (
+    return Prepared(
         update(table)
         .where(table.c.id == bindparam("run"))
         .values({table.c.fetched: table.c.fetched + 1, table.c[counter]: table.c[counter] + 1,
@@ -470,10 +472,10 @@ def _count_statement(counter: str):
 
 
 @functools.cache
-def _watermark_statement():
+def _watermark_statement() -> Prepared:
     table = ScannerFolder.__table__
     uid = bindparam("uid", type_=table.c.watermark.type)
-    return (
+    return Prepared(
         update(table)
         .where(table.c.id == bindparam("folder"), table.c.watermark < uid)
         .values({table.c.watermark: uid})
@@ -481,8 +483,8 @@ def _watermark_statement():
 
 
 @functools.cache
-def _key_lookup():
-    return select(Email.id).where(Email.message_key == bindparam("key"))
+def _key_lookup() -> Prepared:
+    return Prepared(select(Email.id).where(Email.message_key == bindparam("key")))
 
 
 # ------------------------------------------------------------------ entry points

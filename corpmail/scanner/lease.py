@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, or_, text, update
 from corpmail.extensions import db
 from corpmail.models import ScannerAccount, ScanRun
 from corpmail.models.base import utcnow
+from corpmail.models.prepared import Prepared
 
 
 class LeaseLost(Exception):
@@ -57,28 +58,29 @@ def renew(account_id: int, owner: str) -> None:
     The engine runs this as the first statement of every message's transaction: on
     SQLite a write first takes the database's write lock up front (waiting politely),
     instead of failing to upgrade a read lock later."""
-    result = db.session.connection().execute(
-        _renew_statement(),
+    conn = db.session.connection()
+    result = _renew_statement().execute(
+        conn,
         {"account": account_id, "owner": owner,
          "expires": utcnow() + timedelta(seconds=lease_seconds())},
     )
     if result.rowcount != 1:
         raise LeaseLost("the mailbox lease was taken over by another scanner")
-    if db.session.get_bind().dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql":
         # Safe to skip the WAL flush wait: a message's data and its folder watermark commit
         # together, so a commit lost in a database crash is simply scanned again.
-        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
 @functools.cache
-def _renew_statement():
-    # Built once: renew runs for every message, statement construction showed in profiles.
-    return (
-        update(ScannerAccount)
-        .where(ScannerAccount.id == bindparam("account"),
-               ScannerAccount.lease_owner == bindparam("owner"))
-        .values(lease_expires_at=bindparam("expires"))
-        .execution_options(synchronize_session=False)
+def _renew_statement() -> Prepared:
+    # Prepared once: renew runs for every message (see models/prepared.py).
+    table = ScannerAccount.__table__
+    return Prepared(
+        update(table)
+        .where(table.c.id == bindparam("account"), table.c.lease_owner == bindparam("owner"))
+        .values({table.c.lease_expires_at: bindparam("expires",
+                                                     type_=table.c.lease_expires_at.type)})
     )
 
 

@@ -6,7 +6,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from corpmail.extensions import db
-from corpmail.models.base import table_insert, utcnow
+from corpmail.models.base import utcnow
+from corpmail.models.prepared import insert_into
 from corpmail.scanner.context import ScanContext
 from corpmail.scanner.matching import RecordIndex, bindable_addresses
 from corpmail.scanner.registry import Action, register
@@ -37,7 +38,7 @@ def link_all(ctx: ScanContext, pairs: list[tuple[str, int]]) -> int:
                 new.append(pair)
     if new:
         now = utcnow()
-        db.session.connection().execute(table_insert(EmailLink), [
+        insert_into(EmailLink).executemany(db.session.connection(), [
             {"email_id": ctx.email_id, "record_type": kind, "record_id": rid, "manual": False,
              "created_at": now} for kind, rid in new])
     return len(new)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 from corpmail.extensions import db
-from corpmail.models.base import table_insert, utcnow
+from corpmail.models.base import utcnow
+from corpmail.models.prepared import insert_into
 from corpmail.scanner.context import ScanContext
 from corpmail.scanner.registry import Action, register
 
@@ -43,7 +44,7 @@ class CreateEmail(Action):
         sender = p.sender
         now = utcnow()
         conn = db.session.connection()
-        result = conn.execute(table_insert(Email), {
+        email_id = insert_into(Email, returning_id=True).scalar(conn, {
             "message_key": ctx.message_key,
             "message_id": clean(p.message_id, 998) or None,
             "subject": clean(p.subject),
@@ -66,8 +67,7 @@ class CreateEmail(Action):
             "owner_id": ctx.account.owner_id,
             "created_at": now,
         })
-        email_id = result.inserted_primary_key[0]
-        conn.execute(table_insert(EmailSeen), {
+        insert_into(EmailSeen).execute(conn, {
             "email_id": email_id,
             "account_id": ctx.account.id,
             "folder": ctx.folder.name,
@@ -88,7 +88,6 @@ class CreateEmail(Action):
                 "content_id": clean(att.content_id, 255) or None,
                 "inline": bool(att.inline),
             })
-        if attachments:
-            conn.execute(table_insert(EmailAttachment), attachments)
+        insert_into(EmailAttachment).executemany(conn, attachments)
         ctx.email_id = email_id
         ctx.email_is_new = True
