@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from imapclient import SEEN, IMAPClient, SocketTimeout
 from imapclient import exceptions as imap_exc
 
-from corpmail.mail.bodyfetch import fetch_bodies
+from corpmail.mail.bodyfetch import fetch_bodies, fetch_sizes
 from corpmail.mail.errors import (
     MailAuthError,
     MailConnectionError,
@@ -311,11 +311,11 @@ class ImapSession:
         for start in range(0, len(ordered), SIZE_WINDOW):
             window = ordered[start:start + SIZE_WINDOW]
             with self._wire():
-                sizes = self._client.fetch(window, [b"RFC822.SIZE"])
+                sizes = fetch_sizes(self._client._imap, window)
             chunk: list[int] = []
             total = 0
             for uid in window:
-                size = int(sizes.get(uid, {}).get(b"RFC822.SIZE", 0))
+                size = sizes.get(uid, 0)
                 if chunk and (len(chunk) >= batch_size or total + size > batch_bytes):
                     yield chunk
                     chunk, total = [], 0

@@ -81,3 +81,13 @@ def test_bye_and_cut_connections_abort():
         fetch(b"* 1 FETCH (UID 1 BODY[] {10}\r\nabc")
     with pytest.raises(IMAPClientAbortError, match="closed in the middle"):
         fetch(b"* 1 FETCH (UID 1 BODY[] {3}\r\nabc)\r\n")
+
+
+def test_sizes_in_either_order_and_unsolicited_lines_skipped():
+    imap = ScriptedImap(b"* 1 FETCH (UID 10 RFC822.SIZE 1234)\r\n"
+                        b"* 2 FETCH (RFC822.SIZE 99 UID 11)\r\n"
+                        b"* 2 FETCH (FLAGS (\\Deleted))\r\n"
+                        b"* 1 EXPUNGE\r\n"
+                        b"CMF7 OK done\r\n")
+    assert bodyfetch.fetch_sizes(imap, [10, 11, 12]) == {10: 1234, 11: 99}
+    assert imap.sent == b"CMF7 UID FETCH 10,11,12 (UID RFC822.SIZE)\r\n"
