@@ -190,7 +190,12 @@ def child(spec: dict) -> dict:
                        "duplicates": result.duplicates, "skipped": result.skipped,
                        "failed": result.failed, "error": result.error,
                        "duration_s": result.duration_s}
-        out["peak_rss_mb"] = peak_rss_mb()
+        from corpmail.scanner import parse_ahead
+
+        # The scanner is two processes when it parses ahead: count both peaks (an upper
+        # bound: they need not peak at the same moment).
+        out["parser_rss_mb"] = parse_ahead.worker_peak_rss_mb() or 0.0
+        out["peak_rss_mb"] = peak_rss_mb() + out["parser_rss_mb"]
         if spec.get("idle"):
             scan_all(trigger="bench")  # the small mailboxes' first scan: untimed
             profiler = None
@@ -351,6 +356,7 @@ def main(argv=None) -> int:
         "scan_msgs_per_s_postgres": round(pg_rate, 1) if pg_rate else None,
         "idle_ms_per_mailbox": round(idle["elapsed_s"] * 1000 / idle["mailboxes"], 2),
         "peak_rss_mb": round(sqlite["peak_rss_mb"], 1),
+        "parser_rss_mb": round(sqlite["parser_rss_mb"], 1),
         "autologin_ms": login_ms,
         "push_p95_s": push_out.get("push_p95_s"),
         "push_p50_s": push_out.get("push_p50_s"),
@@ -388,7 +394,7 @@ def print_table(r: dict) -> None:
         ("scan_ratio", r["scan_ratio"], "bar >= 0.5, aim 1.0"),
         ("scan_msgs_per_s_postgres", r["scan_msgs_per_s_postgres"], "same scan, PostgreSQL"),
         ("idle_ms_per_mailbox", r["idle_ms_per_mailbox"], f"{r['mailboxes']} mailboxes, bar < 25"),
-        ("peak_rss_mb", r["peak_rss_mb"], "scanner process, bar < 250"),
+        ("peak_rss_mb", r["peak_rss_mb"], "scanner + its parser process, bar < 250"),
         ("autologin_ms", r["autologin_ms"], "bar < 1000"),
         ("push_p95_s", r["push_p95_s"], "SMTP accepted -> e-mail row, bar < 2"),
         ("push_p50_s", r["push_p50_s"], ""),

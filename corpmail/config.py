@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     "SCAN_LEASE_SECONDS": 60,  # a run whose lease is not renewed for this long is stale
     "FETCH_BATCH_SIZE": 200,  # messages per BODY.PEEK[] fetch
     "FETCH_BATCH_BYTES": 32 * 1024 * 1024,  # and at most this many bytes (a bigger message alone)
+    # Processes that parse a long run's messages while the scanner writes (0: parse in the
+    # scanner itself; the default uses a second core when there is one).
+    "PARSE_WORKERS": 1 if (os.cpu_count() or 1) > 1 else 0,
     "SCAN_IN_THREAD": True,  # admin "Run scanning manually" starts a background thread
     "WEBMAIL_URL": "/webmail/",  # Roundcube, on the same site as the CRM
     "AUTOLOGIN_SECRET": None,  # shared with the Roundcube plugin; None: generated like SECRET_KEY
@@ -139,7 +142,8 @@ def load_config(app, test_config: dict[str, Any] | None = None) -> None:
         cfg["PREFERRED_URL_SCHEME"] = "https"
     for key in ("IMAP_TIMEOUT", "IMAP_CONNECT_TIMEOUT", "SCAN_BACKOFF", "SCAN_BACKOFF_MAX"):
         cfg[key] = float(cfg[key])
-    for key in ("SCAN_LEASE_SECONDS", "FETCH_BATCH_SIZE", "PROXY_COUNT", "SCAN_RETRIES"):
+    for key in ("SCAN_LEASE_SECONDS", "FETCH_BATCH_SIZE", "PROXY_COUNT", "SCAN_RETRIES",
+                "PARSE_WORKERS"):
         cfg[key] = int(cfg[key])
     engine_options = cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):

@@ -18,6 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from corpmail.extensions import db
 from corpmail.mail.errors import MailError, MailProtocolError
+from corpmail.mail.message import ParsedMessage, message_key, parse_message
 from corpmail.models import (
     Email,
     EmailSeen,
@@ -32,8 +33,7 @@ from corpmail.models import (
 from corpmail.models.base import utcnow
 from corpmail.models.prepared import Prepared
 from corpmail.models.scans import MAX_ATTEMPTS
-from corpmail.mail.message import ParsedMessage, message_key, parse_message
-from corpmail.scanner import lease, retry
+from corpmail.scanner import lease, parse_ahead, retry
 from corpmail.scanner.context import (
     AccountSnapshot,
     ConfigSnapshot,
@@ -42,7 +42,7 @@ from corpmail.scanner.context import (
     SkipMessage,
 )
 from corpmail.scanner.filters import skip_reason
-from corpmail.scanner.matching import RecordIndex, direction_of
+from corpmail.scanner.matching import RecordIndex, bindable_addresses, direction_of
 from corpmail.scanner.registry import ACTIONS
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ class AccountScan:
             log.warning("account %s: unknown actions ignored: %s", account.name, unknown)
         self.batch_size = int(current_app.config.get("FETCH_BATCH_SIZE", 200))
         self.batch_bytes = int(current_app.config.get("FETCH_BATCH_BYTES", 0)) or None
+        self.parse_workers = int(current_app.config.get("PARSE_WORKERS", 0))
         self.budget = max(0, self.config.max_messages_per_run)
         self.stopped = False
         self._last_stop_check = 0.0
@@ -235,10 +236,13 @@ class AccountScan:
         finfo = FolderInfo(name=folder.name, role=folder.role, uidvalidity=state.uidvalidity)
         seen_ok: list[int] = []
         returned: set[int] = set()
-        for done, (uid, raw) in enumerate(imap.fetch_raw(uids, self.batch_size, self.batch_bytes), start=1):
+        fetched = imap.fetch_raw(uids, self.batch_size, self.batch_bytes)
+        stream = parse_ahead.parsed(fetched, self.config.max_message_size, len(uids),
+                                    self.parse_workers, on_chunk=self._prime_records)
+        for done, (uid, raw, parsed) in enumerate(stream, start=1):
             returned.add(uid)
-            outcome = self.process(folder, finfo, uid, raw, by_uid.get(uid))
-            del raw  # one message in memory at a time, besides the fetched batch
+            outcome = self.process(folder, finfo, uid, raw, by_uid.get(uid), parsed=parsed)
+            del raw, parsed  # besides the fetched batch, only the few parsed ahead are held
             if uid not in by_uid:
                 self.budget -= 1
             if outcome in ("stored", "duplicate", "skipped"):
@@ -257,6 +261,12 @@ class AccountScan:
             imap.mark_seen(seen_ok)  # only after each message's data was committed
         if complete and not self.stopped:
             self._bump_watermark(folder, state.uidnext)
+
+    def _prime_records(self, messages: list[ParsedMessage]) -> None:
+        """Look the addresses of the next messages up in one query instead of one each."""
+        if "bind-email" in self.snapshot.actions:
+            self.records.load(bindable_addresses(
+                (a for m in messages for a in m.all_addresses()), self.internal))
 
     def _bump_watermark(self, folder: ScannerFolder, uidnext: int) -> None:
         """Every UID below the SELECT's UIDNEXT was searched and handled (or expunged), so

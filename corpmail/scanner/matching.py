@@ -137,7 +137,7 @@ class RecordIndex:
         """Look the message's bindable addresses and subject numbers up in the CRM."""
         found = Matches()
         if addresses:
-            self._load(addresses)
+            self.load(addresses)
             self._fill(found, addresses)
         if "tickets.number" in self.fields:
             from corpmail.models import Ticket
@@ -148,7 +148,8 @@ class RecordIndex:
                     select(Ticket.id).where(Ticket.number.in_(numbers)).order_by(Ticket.id)))
         return found
 
-    def _load(self, addresses: list[str]) -> None:
+    def load(self, addresses: list[str]) -> None:
+        """Look up the addresses (and their domains) not known yet, in one query."""
         if time.monotonic() - self._born > self.max_age:
             self._hits.clear()
             self._born = time.monotonic()

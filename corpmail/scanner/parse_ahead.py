@@ -1,0 +1,151 @@
+"""Parse fetched messages in a helper process while the scan writes the ones before them.
+
+MIME parsing is about a quarter of a scan's time and the database work most of the rest;
+in one process they queue behind each other on one core (threads do not help: the parser
+is pure Python, bench notes in issue 4). With ``PARSE_WORKERS`` > 0 a long run sends chunks
+of raw messages to a process pool and gets ``ParsedMessage`` objects back, in UID order,
+a few chunks ahead of the message being written. Nothing about a message's transaction
+changes: the scan still commits each message on its own.
+
+The pool's process comes from a fork server, not from a fork of the scanner: it shares
+none of the scanner's database connections, sockets or threads. It starts once per
+scanner process, at its first long run. Short runs parse in-line (a pool costs more than
+it saves on a few messages), and so does any chunk sent while the pool is still starting
+or after it broke.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from corpmail.mail.message import ParsedMessage, parse_message
+
+log = logging.getLogger(__name__)
+
+MIN_MESSAGES = 200  # a run with fewer new messages parses in-line
+CHUNK = 16  # messages per task: one round trip to the pool carries many
+AHEAD = 4  # chunks in flight: enough to hide a chunk's parse time, bounded memory
+
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_ready: Future | None = None  # the pool's first task: done when a worker is up
+
+
+def parse_chunk(raws: list[bytes], max_size: int | None) -> list[ParsedMessage]:
+    """Runs in the helper process."""
+    return [parse_message(raw, max_size=max_size) for raw in raws]
+
+
+def _parse_here(chunk: list[tuple[int, bytes]], max_size: int | None) -> list[ParsedMessage]:
+    return parse_chunk([raw for _uid, raw in chunk], max_size)
+
+
+def parsed(stream: Iterator[tuple[int, bytes]], max_size: int | None, expected: int,
+           workers: int, on_chunk: Callable[[list[ParsedMessage]], None] | None = None,
+           ) -> Iterator[tuple[int, bytes, ParsedMessage]]:
+    """(uid, raw, parsed) for each (uid, raw) of ``stream``, in the same order.
+
+    ``expected`` is how many messages the stream holds: below MIN_MESSAGES, or with no
+    ``workers``, every message is parsed here, as it comes. Otherwise ``on_chunk`` sees
+    each chunk's messages before the first of them is yielded (the scan looks their
+    addresses up in one query)."""
+    pool = _get_pool(workers) if workers > 0 and expected >= MIN_MESSAGES else None
+    if pool is None:
+        for uid, raw in stream:
+            yield uid, raw, parse_message(raw, max_size=max_size)
+        return
+    pending: deque[tuple[list[tuple[int, bytes]], Future | list[ParsedMessage]]] = deque()
+    chunk: list[tuple[int, bytes]] = []
+    try:
+        for item in stream:
+            chunk.append(item)
+            if len(chunk) == CHUNK:
+                pending.append((chunk, _submit(pool, chunk, max_size)))
+                chunk = []
+            while len(pending) > AHEAD:
+                yield from _results(*pending.popleft(), max_size, on_chunk)
+        if chunk:
+            pending.append((chunk, _submit(pool, chunk, max_size)))
+        while pending:
+            yield from _results(*pending.popleft(), max_size, on_chunk)
+    finally:
+        for _chunk, work in pending:  # the scan stopped early: drop the work ahead
+            if isinstance(work, Future):
+                work.cancel()
+
+
+def _submit(pool: ProcessPoolExecutor, chunk: list[tuple[int, bytes]],
+            max_size: int | None) -> Future | list[ParsedMessage]:
+    if _ready is None or not _ready.done():  # still starting: do not wait for it
+        return _parse_here(chunk, max_size)
+    try:
+        return pool.submit(parse_chunk, [raw for _uid, raw in chunk], max_size)
+    except (BrokenProcessPool, RuntimeError):  # broken, or shut down at exit
+        _discard(pool)
+        return _parse_here(chunk, max_size)
+
+
+def _results(chunk: list[tuple[int, bytes]], work: Future | list[ParsedMessage],
+             max_size: int | None, on_chunk) -> Iterator[tuple[int, bytes, ParsedMessage]]:
+    if isinstance(work, Future):
+        try:
+            work = work.result()
+        except BrokenProcessPool as exc:  # the helper died (OOM killer...): parse here
+            log.warning("parser process failed (%s); parsing in the scanner process", exc)
+            _discard(None)
+            work = _parse_here(chunk, max_size)
+    if on_chunk is not None:
+        on_chunk(work)
+    for (uid, raw), message in zip(chunk, work, strict=True):
+        yield uid, raw, message
+
+
+def _get_pool(workers: int) -> ProcessPoolExecutor | None:
+    global _pool, _ready
+    with _lock:
+        if _pool is None:
+            try:
+                context = multiprocessing.get_context("forkserver")
+                _pool = ProcessPoolExecutor(workers, mp_context=context)
+                _ready = _pool.submit(parse_chunk, [], None)  # starts the workers
+            except (OSError, ValueError) as exc:
+                log.warning("no parser process (%s); parsing in the scanner process", exc)
+                return None
+        return _pool
+
+
+def _discard(pool: ProcessPoolExecutor | None) -> None:
+    """Forget a broken pool; the next long run starts a new one."""
+    global _pool, _ready
+    with _lock:
+        if pool is not None and pool is not _pool:
+            return
+        broken, _pool, _ready = _pool, None, None
+    if broken is not None:
+        broken.shutdown(wait=False, cancel_futures=True)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (Linux VmHWM), 0 when unknown."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def worker_peak_rss_mb() -> float | None:
+    """The helper process's peak RSS (bench/run reports it with the scanner's), or None
+    when no helper runs."""
+    with _lock:
+        pool = _pool
+    return None if pool is None else pool.submit(peak_rss_mb).result(timeout=30)

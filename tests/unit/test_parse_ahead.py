@@ -1,0 +1,89 @@
+"""scanner/parse_ahead.py: messages parsed in a helper process come back in order and equal
+to what the scanner process would parse; short runs and a dead helper parse in-line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+
+import pytest
+
+from corpmail.mail.message import parse_message
+from corpmail.scanner import parse_ahead
+from tests.support.mail_strategies import CORPUS_FILES
+
+MAX_SIZE = 10 * 1024 * 1024
+
+
+@pytest.fixture
+def raws() -> list[bytes]:
+    corpus = [p.read_bytes() for p in CORPUS_FILES]
+    return (corpus * 3)[: parse_ahead.MIN_MESSAGES + 37]  # not a whole number of chunks
+
+
+@pytest.fixture
+def inline_chunks(monkeypatch) -> list[int]:
+    """The chunks the scanner process parsed itself."""
+    calls: list[int] = []
+    real = parse_ahead._parse_here
+    monkeypatch.setattr(parse_ahead, "_parse_here",
+                        lambda chunk, max_size: calls.append(len(chunk)) or real(chunk, max_size))
+    return calls
+
+
+@pytest.fixture
+def warm_pool():
+    """A started helper, as a scanner process has after its first long run."""
+    parse_ahead._get_pool(1)
+    parse_ahead._ready.result(timeout=60)
+    yield
+    parse_ahead._discard(None)
+
+
+def run(raws, workers=1, expected=None):
+    stream = ((uid, raw) for uid, raw in enumerate(raws, start=1))
+    return list(parse_ahead.parsed(stream, MAX_SIZE, len(raws) if expected is None else expected,
+                                   workers))
+
+
+def test_the_helper_parses_in_order_what_the_scanner_would(raws, warm_pool, inline_chunks):
+    got = run(raws)
+    assert inline_chunks == []  # every chunk went to the helper
+    assert [uid for uid, _, _ in got] == list(range(1, len(raws) + 1))
+    assert [raw for _, raw, _ in got] == raws
+    assert [p for _, _, p in got] == [parse_message(r, max_size=MAX_SIZE) for r in raws]
+    assert parse_ahead.worker_peak_rss_mb() > 10
+
+
+def test_short_runs_and_no_workers_parse_inline_without_a_pool(raws):
+    parse_ahead._discard(None)
+    few = raws[: parse_ahead.MIN_MESSAGES - 1]
+    assert [p for _, _, p in run(few)] == [parse_message(r, max_size=MAX_SIZE) for r in few]
+    assert [p for _, _, p in run(raws, workers=0)] == [parse_message(r, max_size=MAX_SIZE)
+                                                      for r in raws]
+    assert parse_ahead._pool is None and parse_ahead.worker_peak_rss_mb() is None
+
+
+def test_a_killed_helper_costs_nothing_but_time(raws, warm_pool, caplog):
+    stream = parse_ahead.parsed(((u, r) for u, r in enumerate(raws, start=1)), MAX_SIZE,
+                                len(raws), 1)
+    got = [next(stream)]
+    for pid in list(parse_ahead._pool._processes):
+        os.kill(pid, signal.SIGKILL)
+    with caplog.at_level(logging.WARNING, logger="corpmail.scanner.parse_ahead"):
+        got += list(stream)
+    assert [p for _, _, p in got] == [parse_message(r, max_size=MAX_SIZE) for r in raws]
+    assert "parser process failed" in caplog.text
+    assert parse_ahead._pool is None  # forgotten: the next long run starts a new one
+    parse_ahead._get_pool(1)
+    parse_ahead._ready.result(timeout=60)
+    assert len(run(raws)) == len(raws)
+
+
+def test_a_scan_that_stops_early_drops_the_work_ahead(raws, warm_pool):
+    stream = parse_ahead.parsed(((u, r) for u, r in enumerate(raws, start=1)), MAX_SIZE,
+                                len(raws), 1)
+    assert [next(stream)[0] for _ in range(3)] == [1, 2, 3]
+    stream.close()  # what a `break` in the scan loop does
+    assert len(run(raws)) == len(raws)  # the pool is still fine
