@@ -149,6 +149,7 @@ class AccountScan:
         self.budget = max(0, self.config.max_messages_per_run)
         self.stopped = False
         self._last_stop_check = 0.0
+        self._lease_due = 0.0  # monotonic time of the next lease renewal
 
     # ------------------------------------------------------------ folders
     def scan_folders(self, imap) -> None:
@@ -299,8 +300,7 @@ class AccountScan:
             direction = direction_of(sender, recipients, self.internal, finfo.role)
             reason = skip_reason(parsed, direction, self.config, self.snapshot)
 
-            # First statement a write: takes SQLite's write lock up front, proves the lease.
-            lease.renew(self.account.id, self.owner)
+            self._begin(folder, uid)
             existing_id = _key_lookup().scalar(db.session.connection(), {"key": key})
             if existing_id is not None:
                 self._record_seen(existing_id, finfo, uid)
@@ -325,8 +325,8 @@ class AccountScan:
                     for action in self.actions:
                         action.run(ctx)
                 except SkipMessage as skip:
-                    db.session.rollback()
-                    lease.renew(self.account.id, self.owner)
+                    self._rollback()
+                    self._begin(folder, uid)
                     self._event(finfo, uid, "skipped", parsed, skip.reason)
                     outcome = "skipped"
                 else:
@@ -337,24 +337,24 @@ class AccountScan:
                         outcome = "skipped"
             if failure is not None:
                 failure.resolved_at = utcnow()
-            self._advance(folder, uid, outcome)
+            self._count(outcome)
             db.session.commit()
             return outcome
         except lease.LeaseLost:
-            db.session.rollback()
+            self._rollback()
             raise
         except OperationalError:
-            db.session.rollback()
+            self._rollback()
             raise  # the database, not this message: the scan retries (scanner/retry.py)
         except IntegrityError as exc:
-            db.session.rollback()
+            self._rollback()
             if not _retried:
                 # Another mailbox's scanner stored the same message at the same moment
                 # (PostgreSQL): run it again, it is now a duplicate.
                 return self.process(folder, finfo, uid, raw, failure, parsed, _retried=True)
             return self._fail(folder, finfo, uid, raw, parsed, failure, exc)
         except Exception as exc:  # noqa: BLE001 - one bad message never blocks the mailbox
-            db.session.rollback()
+            self._rollback()
             return self._fail(folder, finfo, uid, raw, parsed, failure, exc)
 
     def _record_seen(self, email_id: int, finfo: FolderInfo, uid: int) -> None:
@@ -394,16 +394,34 @@ class AccountScan:
             )
         )
 
-    def _advance(self, folder: ScannerFolder, uid: int, outcome: str) -> None:
-        """Watermark and counters move in the message's own transaction (Core UPDATEs:
-        cheaper than flushing the ORM objects for every message)."""
+    def _begin(self, folder: ScannerFolder, uid: int) -> None:
+        """A message's first statements. The lease is renewed once a third of it has passed
+        (SCAN_LEASE_SECONDS; a renewal rolled back is made again at the next message).
+        Then the folder's watermark moves (a no-op for a retried UID below it): a write
+        first takes SQLite's write lock up front, waiting politely, instead of failing to
+        upgrade a read lock later. Watermark and counters are Prepared UPDATEs in the
+        message's own transaction: cheaper than flushing ORM objects for every message."""
         conn = db.session.connection()
-        counter = OUTCOME_COUNTER[outcome]
-        _count_statement(counter).execute(conn, {"run": self.run_id, "now": utcnow()})
-        if uid > (folder.watermark or 0) and folder.uidvalidity is not None:
+        if time.monotonic() >= self._lease_due:
+            lease.renew(self.account.id, self.owner)
+            self._lease_due = time.monotonic() + lease.lease_seconds() / 3
+        elif conn.dialect.name == "postgresql":
+            lease.relax_commit(conn)
+        if folder.uidvalidity is not None:
             _watermark_statement().execute(conn, {"folder": folder.id, "uid": uid})
-            # Keep the loaded object in step without making it dirty; a rollback expires it.
-            set_committed_value(folder, "watermark", uid)
+            if uid > (folder.watermark or 0):
+                # Keep the loaded object in step without making it dirty; a rollback
+                # expires it.
+                set_committed_value(folder, "watermark", uid)
+
+    def _rollback(self) -> None:
+        db.session.rollback()
+        self._lease_due = 0.0  # a renewal in the rolled-back work did not happen
+
+    def _count(self, outcome: str) -> None:
+        counter = OUTCOME_COUNTER[outcome]
+        _count_statement(counter).execute(db.session.connection(),
+                                          {"run": self.run_id, "now": utcnow()})
         self.result.fetched += 1
         setattr(self.result, counter, getattr(self.result, counter) + 1)
 
@@ -417,7 +435,7 @@ class AccountScan:
             "account %s folder %s uid %s failed: %s", self.account.name, finfo.name, uid, error,
             exc_info=not isinstance(exc, MailError),
         )
-        lease.renew(self.account.id, self.owner)
+        self._begin(folder, uid)
         if failure is None:
             failure = db.session.scalar(
                 select(MessageFailure).where(
@@ -451,7 +469,7 @@ class AccountScan:
             outcome = "failed"
             reason = _("Attempt %(n)s failed: %(error)s", n=failure.attempts, error=error)
         self._event(finfo, uid, outcome, parsed, reason)
-        self._advance(folder, uid, outcome)
+        self._count(outcome)
         db.session.commit()
         return outcome
 

@@ -54,10 +54,7 @@ def claim(account_id: int, owner: str) -> bool:
 
 def renew(account_id: int, owner: str) -> None:
     """Extend our lease inside the current transaction; LeaseLost when it is no longer ours.
-
-    The engine runs this as the first statement of every message's transaction: on
-    SQLite a write first takes the database's write lock up front (waiting politely),
-    instead of failing to upgrade a read lock later."""
+    The engine renews it once a third of it has passed (AccountScan._begin)."""
     conn = db.session.connection()
     result = _renew_statement().execute(
         conn,
@@ -67,9 +64,14 @@ def renew(account_id: int, owner: str) -> None:
     if result.rowcount != 1:
         raise LeaseLost("the mailbox lease was taken over by another scanner")
     if conn.dialect.name == "postgresql":
-        # Safe to skip the WAL flush wait: a message's data and its folder watermark commit
-        # together, so a commit lost in a database crash is simply scanned again.
-        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        relax_commit(conn)
+
+
+def relax_commit(conn) -> None:
+    """PostgreSQL: this transaction's commit need not wait for the WAL flush. Safe for a
+    message's transaction: its data and its folder watermark commit together, so a commit
+    lost in a database crash is simply scanned again."""
+    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
 @functools.cache

@@ -369,6 +369,66 @@ def test_busy_mailbox_is_refused(dovecot, scanner_account):
     assert not scan(scanner_account).busy
 
 
+class LeaseWatch(Action):
+    """Records the mailbox's lease expiry as each message sees it; sleeps a little; on a
+    "steal" subject writes another owner, as a scanner that claimed an expired lease would."""
+
+    name = "lease-watch-test"
+    description = "lease test"
+    requires = ("create-email",)
+    seen: list = []
+
+    def run(self, ctx) -> None:
+        from sqlalchemy import update
+
+        account = ScannerAccount.__table__
+        conn = db.session.connection()
+        LeaseWatch.seen.append(conn.execute(select(account.c.lease_expires_at).where(
+            account.c.id == ctx.account.id)).scalar())
+        time.sleep(0.25)
+        if "steal" in ctx.parsed.subject:
+            conn.execute(update(account).where(account.c.id == ctx.account.id)
+                         .values(lease_owner="another-scanner"))
+            time.sleep(1.1)  # past a third of the lease: the next message renews it
+
+
+@pytest.fixture
+def lease_watch(app, scanner_account):
+    app.config["SCAN_LEASE_SECONDS"] = 3
+    register(LeaseWatch)
+    LeaseWatch.seen = []
+    scanner_account.actions = ["create-email", "lease-watch-test"]
+    db.session.commit()
+    yield LeaseWatch
+    unregister(LeaseWatch.name)
+
+
+def test_the_lease_is_renewed_as_the_scan_goes_not_for_every_message(
+        dovecot, scanner_account, lease_watch):
+    for n in range(8):  # 8 x 0.25 s: two or three renewals at 1 s intervals, not eight
+        dovecot.append(scanner_account.login, scanner_account.password, "INBOX",
+                       make_message(f"m{n}"))
+    result = scan(scanner_account)
+    assert result.error is None and result.stored == 8
+    expiries = lease_watch.seen
+    assert expiries == sorted(expiries) and 2 <= len(set(expiries)) <= 4
+
+
+def test_a_scan_whose_lease_was_taken_over_stops_at_its_next_renewal(
+        dovecot, scanner_account, lease_watch):
+    subjects = ["a", "steal", "c", "d"]
+    for subject in subjects:
+        dovecot.append(scanner_account.login, scanner_account.password, "INBOX",
+                       make_message(subject))
+    result = scan(scanner_account)
+    assert result.status == "Error" and "taken over" in result.error
+    assert sorted(db.session.scalars(select(Email.subject))) == ["a", "steal"]
+    assert folder_row(scanner_account).watermark == 2  # "c" is scanned again next time
+    db.session.execute(ScannerAccount.__table__.update().values(lease_owner=None))
+    db.session.commit()
+    assert scan(scanner_account).stored == 2
+
+
 def read_subjects(dovecot, login, password, wanted: str, timeout: float = 10) -> list[str]:
     """Subjects in a mailbox's INBOX, waiting until one contains `wanted`."""
     deadline = time.monotonic() + timeout
