@@ -30,9 +30,10 @@ def lease_seconds() -> int:
     return int(current_app.config.get("SCAN_LEASE_SECONDS", 60))
 
 
-def claim(account_id: int, owner: str) -> bool:
-    """Take the lease when it is free or expired; commits. Atomic on SQLite and PostgreSQL:
-    the WHERE clause is evaluated under the row's write lock, so one UPDATE wins."""
+def claim(account_id: int, owner: str, commit: bool = True) -> bool:
+    """Take the lease when it is free or expired; commits unless told not to (the engine
+    commits it with the run's first row). Atomic on SQLite and PostgreSQL: the WHERE clause
+    is evaluated under the row's write lock, so one UPDATE wins."""
     now = utcnow()
     result = db.session.execute(
         update(ScannerAccount)
@@ -48,7 +49,8 @@ def claim(account_id: int, owner: str) -> bool:
         .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds()))
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return result.rowcount == 1
 
 
@@ -87,6 +89,7 @@ def _renew_statement() -> Prepared:
 
 
 def release(account_id: int, owner: str) -> None:
+    """Give the lease back; commits (with whatever else the session holds: the run's end)."""
     db.session.execute(
         update(ScannerAccount)
         .where(ScannerAccount.id == account_id, ScannerAccount.lease_owner == owner)
@@ -96,9 +99,9 @@ def release(account_id: int, owner: str) -> None:
     db.session.commit()
 
 
-def close_stale_runs(account_id: int | None = None) -> int:
+def close_stale_runs(account_id: int | None = None, commit: bool = True) -> int:
     """Runs left "In progress" whose heartbeat is older than the lease: their process died.
-    Marked Error; returns how many."""
+    Marked Error; returns how many. Commits unless told not to."""
     cutoff = utcnow() - timedelta(seconds=lease_seconds())
     stmt = (
         update(ScanRun)
@@ -115,5 +118,6 @@ def close_stale_runs(account_id: int | None = None) -> int:
     if account_id is not None:
         stmt = stmt.where(ScanRun.account_id == account_id)
     result = db.session.execute(stmt)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return result.rowcount or 0

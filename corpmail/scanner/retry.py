@@ -83,10 +83,11 @@ def scan_with_retries(scan: AccountScan, imap: ImapSession, backoff: Backoff) ->
     logging in again failed through its own retries (the caller locks the account)."""
     delays, handled = backoff.delays(), scan.result.fetched
     try:
-        scan.account.last_login = utcnow()
-        db.session.commit()
         while True:
             try:
+                # Committed with the first folder's state (or the run's end): an idle
+                # mailbox costs no commit of its own for it.
+                scan.account.last_login = utcnow()
                 scan.scan_folders(imap)
                 return
             except TRANSIENT as exc:
