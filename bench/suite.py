@@ -29,7 +29,7 @@ BASELINE_BATCH = 500
 SMALL_MAILBOX = 5  # messages in each of the extra mailboxes of the idle pass
 QUICK_PG_MESSAGES = 1_000  # --quick: the PostgreSQL scan rate is sampled on this many
 KEYS = ("baseline_msgs_per_s", "scan_msgs_per_s", "scan_ratio", "scan_msgs_per_s_postgres",
-        "idle_ms_per_mailbox", "peak_rss_mb", "autologin_ms", "push_p95_s", "push_p50_s",
+        "idle_ms_per_mailbox", "idle_imap_ms_per_mailbox", "peak_rss_mb", "autologin_ms", "push_p95_s", "push_p50_s",
         "push_idle_connections", "push_rss_mb")
 
 
@@ -76,6 +76,20 @@ def baseline(dovecot, login: str, password: str) -> tuple[float, int]:
     finally:
         client.logout()
     return got / elapsed, got
+
+
+def idle_baseline(dovecot, boxes) -> float:
+    """The server's share of the idle pass: bare imapclient connect, LOGIN, one STATUS and
+    LOGOUT per mailbox, what the scanner's idle check does on the wire. -> ms per mailbox."""
+    from imapclient import IMAPClient
+
+    started = time.perf_counter()
+    for login, password in boxes:
+        client = IMAPClient(dovecot.host, dovecot.imap_port, ssl=False, timeout=10)
+        client.login(login, password)
+        client.folder_status("INBOX", [b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES", b"UNSEEN"])
+        client.logout()
+    return (time.perf_counter() - started) * 1000 / len(boxes)
 
 
 def warm(dovecot, login: str, password: str) -> None:
@@ -305,6 +319,7 @@ def main(argv=None) -> int:
                 "db_url": f"sqlite:///{base / 'sqlite' / 'corpmail.db'}",
                 "instance": str(base / "sqlite")}
         sqlite = run_child(spec)
+        idle_imap = idle_baseline(dovecot, boxes)  # after the child: the same quiet machine
         pg_rate = None
         if not args.no_postgres:
             pg = pg_database()
@@ -355,6 +370,7 @@ def main(argv=None) -> int:
         "scan_ratio": round(scan_rate / base_rate, 3) if scan_rate else None,
         "scan_msgs_per_s_postgres": round(pg_rate, 1) if pg_rate else None,
         "idle_ms_per_mailbox": round(idle["elapsed_s"] * 1000 / idle["mailboxes"], 2),
+        "idle_imap_ms_per_mailbox": round(idle_imap, 2),
         "peak_rss_mb": round(sqlite["peak_rss_mb"], 1),
         "parser_rss_mb": round(sqlite["parser_rss_mb"], 1),
         "autologin_ms": login_ms,
@@ -394,6 +410,8 @@ def print_table(r: dict) -> None:
         ("scan_ratio", r["scan_ratio"], "bar >= 0.5, aim 1.0"),
         ("scan_msgs_per_s_postgres", r["scan_msgs_per_s_postgres"], "same scan, PostgreSQL"),
         ("idle_ms_per_mailbox", r["idle_ms_per_mailbox"], f"{r['mailboxes']} mailboxes, bar < 25"),
+        ("idle_imap_ms_per_mailbox", r["idle_imap_ms_per_mailbox"],
+         "bare connect+LOGIN+STATUS+LOGOUT, same mailboxes"),
         ("peak_rss_mb", r["peak_rss_mb"], "scanner + its parser process, bar < 250"),
         ("autologin_ms", r["autologin_ms"], "bar < 1000"),
         ("push_p95_s", r["push_p95_s"], "SMTP accepted -> e-mail row, bar < 2"),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 POSITIVE = ("baseline_msgs_per_s", "scan_msgs_per_s", "scan_ratio", "idle_ms_per_mailbox",
+            "idle_imap_ms_per_mailbox",
             "peak_rss_mb", "push_p95_s", "push_p50_s", "push_idle_connections", "push_rss_mb")
 NULLABLE = ("scan_msgs_per_s_postgres", "autologin_ms")
 
