@@ -43,9 +43,13 @@ limiter = Limiter(key_func=get_remote_address)
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     """WAL lets the web app read while a scanner writes. synchronous=NORMAL is safe here:
     a message's data and its folder watermark commit together, so a commit lost to a power
-    cut is simply scanned again."""
+    cut is simply scanned again. A checkpoint (with its fsyncs) every 10,000 WAL pages
+    instead of 1,000: a scan commits ~10 pages per message, and the checkpoints were a
+    fifth of each commit's cost (bench/run); the WAL file is cut back to 64 MiB after."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA wal_autocheckpoint=10000")
+        cursor.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
         cursor.close()
