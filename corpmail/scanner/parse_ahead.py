@@ -43,7 +43,7 @@ def parse_chunk(raws: list[bytes], max_size: int | None) -> list[ParsedMessage]:
 
 
 def _parse_here(chunk: list[tuple[int, bytes]], max_size: int | None) -> list[ParsedMessage]:
-    return parse_chunk([raw for _uid, raw in chunk], max_size)
+    return [parse_message(raw, max_size=max_size) for _uid, raw in chunk]
 
 
 def parsed(stream: Iterator[tuple[int, bytes]], max_size: int | None, expected: int,
@@ -96,9 +96,11 @@ def _results(chunk: list[tuple[int, bytes]], work: Future | list[ParsedMessage],
     if isinstance(work, Future):
         try:
             work = work.result()
-        except BrokenProcessPool as exc:  # the helper died (OOM killer...): parse here
+        except Exception as exc:  # noqa: BLE001 - the helper died (OOM killer...) or a
+            # result could not travel back: parse here, where a message never fails to parse
             log.warning("parser process failed (%s); parsing in the scanner process", exc)
-            _discard(None)
+            if isinstance(exc, BrokenProcessPool):
+                _discard(None)
             work = _parse_here(chunk, max_size)
     if on_chunk is not None:
         on_chunk(work)

@@ -87,3 +87,18 @@ def test_a_scan_that_stops_early_drops_the_work_ahead(raws, warm_pool):
     assert [next(stream)[0] for _ in range(3)] == [1, 2, 3]
     stream.close()  # what a `break` in the scan loop does
     assert len(run(raws)) == len(raws)  # the pool is still fine
+
+
+def test_a_result_that_cannot_come_back_is_parsed_here(raws, warm_pool, monkeypatch, caplog):
+    """Whatever goes wrong with a chunk in the helper, its messages are parsed in the
+    scanner: one odd message never fails a scan."""
+    monkeypatch.setattr(parse_ahead, "parse_chunk", _unpicklable_result)
+    with caplog.at_level(logging.WARNING, logger="corpmail.scanner.parse_ahead"):
+        got = run(raws)
+    assert [p for _, _, p in got] == [parse_message(r, max_size=MAX_SIZE) for r in raws]
+    assert "parser process failed" in caplog.text
+    assert parse_ahead._pool is not None  # the helper itself is fine: kept
+
+
+def _unpicklable_result(raws, max_size):
+    return [lambda: None for _ in raws]
