@@ -9,7 +9,7 @@ import uuid
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, or_, text, update
+from sqlalchemy import bindparam, or_, update
 
 from corpmail.extensions import db
 from corpmail.models import ScannerAccount, ScanRun
