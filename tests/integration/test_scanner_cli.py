@@ -4,6 +4,7 @@ a SIGKILL mid-batch, two processes at once, the scheduler process."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -156,3 +157,59 @@ def test_scanner_process_scans_on_schedule_and_stops_on_sigterm(app, dovecot, sc
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert count(ScanRun, ScanRun.status == "In progress") == 0
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process under pid (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def test_sigterm_mid_way_through_a_long_scan_leaves_no_parser_process(
+        app, dovecot, scanner_account):
+    """A long run parses ahead in a helper process (scanner/parse_ahead.py). SIGTERM while
+    it works stops the scanner cleanly, the helper goes with it, and the next scan stores
+    the rest: every message once."""
+    total = 1500
+    fill(dovecot, scanner_account, total)
+    MailConfiguration.get().scan_interval = 3600
+    db.session.commit()
+    proc = corpmail(app, "scanner", CORPMAIL_PUSH_ENABLED="false")
+    helpers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while emails() < 100 or not helpers:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"{emails()} stored, helpers {helpers}"
+            helpers = descendants(proc.pid)
+            time.sleep(0.05)
+        assert emails() < total, "the scan ended before the signal: make the mailbox bigger"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert count(ScanRun, ScanRun.status == "Stopped") == 1
+    deadline = time.monotonic() + 10
+    while alive := {pid for pid in helpers if os.path.exists(f"/proc/{pid}")}:
+        assert time.monotonic() < deadline, f"parser processes left behind: {alive}"
+        time.sleep(0.1)
+
+    final = corpmail(app, "scan", "--json")
+    out, err = final.communicate(timeout=120)
+    assert final.returncode == 0, err
+    assert json.loads(out)["accounts"][0]["duplicates"] == 0
+    assert emails() == total and count(EmailSeen) == total
