@@ -33,10 +33,11 @@ DRAIN_TIMEOUT_S = 30.0  # after the last delivery, rows still missing then are c
 def child(spec: dict) -> None:
     """Seed the CRM and the accounts, run PushService until stdin closes. Prints one JSON
     line when every mailbox idles and one with the connection count and RSS at the end."""
-    from bench.suite import peak_rss_mb, seed_crm
+    from bench.suite import seed_crm
     from corpmail.app import create_app
     from corpmail.extensions import db
     from corpmail.models import MailServer, ScannerAccount, ScannerFolder
+    from corpmail.scanner.parse_ahead import peak_rss_mb
     from corpmail.scanner.push import PushService
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": spec["db_url"], "TESTING": False,

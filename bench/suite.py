@@ -8,7 +8,6 @@ import json
 import os
 import platform
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -30,9 +29,6 @@ BASELINE_BATCH = 500
 BASELINE_PASSES = 3
 SMALL_MAILBOX = 5  # messages in each of the extra mailboxes of the idle pass
 QUICK_PG_MESSAGES = 1_000  # --quick: the PostgreSQL scan rate is sampled on this many
-KEYS = ("baseline_msgs_per_s", "scan_msgs_per_s", "scan_ratio", "scan_msgs_per_s_postgres",
-        "idle_ms_per_mailbox", "idle_imap_ms_per_mailbox", "peak_rss_mb", "autologin_ms", "push_p95_s", "push_p50_s",
-        "push_idle_connections", "push_rss_mb")
 
 
 # ------------------------------------------------------------------ loading
@@ -214,7 +210,7 @@ def child(spec: dict) -> dict:
         # The scanner is two processes when it parses ahead: count both peaks (an upper
         # bound: they need not peak at the same moment).
         out["parser_rss_mb"] = parse_ahead.worker_peak_rss_mb() or 0.0
-        out["peak_rss_mb"] = peak_rss_mb() + out["parser_rss_mb"]
+        out["peak_rss_mb"] = parse_ahead.peak_rss_mb() + out["parser_rss_mb"]
         if spec.get("idle"):
             scan_all(trigger="bench")  # the small mailboxes' first scan: untimed
             profiler = None
@@ -242,17 +238,6 @@ def child(spec: dict) -> dict:
         db.session.remove()
         db.engine.dispose()
     return out
-
-
-def peak_rss_mb() -> float:
-    """VmHWM of this process (Linux), else ru_maxrss."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_child(spec: dict) -> dict:

@@ -134,7 +134,7 @@ def _discard(pool: ProcessPoolExecutor | None) -> None:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak RSS (Linux VmHWM), 0 when unknown."""
+    """This process's peak RSS: VmHWM on Linux, else ru_maxrss (bench/run reports it)."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
@@ -142,7 +142,9 @@ def peak_rss_mb() -> float:
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return 0.0
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def worker_peak_rss_mb() -> float | None:
