@@ -82,12 +82,9 @@ def baseline(dovecot, login: str, password: str) -> tuple[float, int]:
 def idle_baseline(dovecot, boxes) -> float:
     """The server's share of the idle pass: bare imapclient connect, LOGIN, one STATUS and
     LOGOUT per mailbox, what the scanner's idle check does on the wire. -> ms per mailbox."""
-    from imapclient import IMAPClient
-
     started = time.perf_counter()
     for login, password in boxes:
-        client = IMAPClient(dovecot.host, dovecot.imap_port, ssl=False, timeout=10)
-        client.login(login, password)
+        client = dovecot.client(login, password)  # connect + LOGIN
         client.folder_status("INBOX", [b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES", b"UNSEEN"])
         client.logout()
     return (time.perf_counter() - started) * 1000 / len(boxes)

@@ -43,6 +43,7 @@ def parse_chunk(raws: list[bytes], max_size: int | None) -> list[ParsedMessage]:
 
 
 def _parse_here(chunk: list[tuple[int, bytes]], max_size: int | None) -> list[ParsedMessage]:
+    """The same work in the scanner process, when the helper cannot do it."""
     return [parse_message(raw, max_size=max_size) for _uid, raw in chunk]
 
 
