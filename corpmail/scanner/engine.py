@@ -148,7 +148,7 @@ class AccountScan:
         self.parse_workers = int(current_app.config.get("PARSE_WORKERS", 0))
         self.budget = max(0, self.config.max_messages_per_run)
         self.stopped = False
-        self._last_stop_check = time.monotonic()  # the run was just made: no stop asked yet
+        self._last_stop_check = 0.0
         self._lease_due = 0.0  # monotonic time of the next lease renewal
 
     # ------------------------------------------------------------ folders
