@@ -38,6 +38,7 @@ class Attachment:
     data: bytes
     content_id: str | None  # without <>
     inline: bool
+    sha256: str | None = None  # set once the bytes are in the attachment store (parse_ahead)
 
     @property
     def size(self) -> int:

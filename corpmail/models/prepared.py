@@ -1,12 +1,15 @@
-"""Core statements compiled once per dialect, executed as the driver's own SQL.
+"""Core statements compiled once per dialect, run on the connection's DBAPI cursor.
 
 The scanner runs about eight statements for every message. Through ``Connection.execute``
-each spent 60-80 µs in SQLAlchemy's statement cache lookup and parameter processing, on
-top of ~15 µs in SQLite (bench/run profiles, issue 4). A ``Prepared`` statement is compiled
-once for the connection's dialect, keeps the column types' own bind processors (UTC
-datetimes, JSON, booleans are written exactly as SQLAlchemy writes them) and runs through
-``Connection.exec_driver_sql``: same connection and transaction, same error wrapping,
-disconnect handling and events, without the per-call compilation work.
+each spent 60-80 µs in SQLAlchemy's statement cache lookup and parameter processing, and
+still ~20 µs through ``exec_driver_sql`` (execution context, result wrapping), on top of
+~5-15 µs in SQLite (bench/run profiles, issue 4). A ``Prepared`` statement is compiled once
+for the connection's dialect, keeps the column types' own bind processors (UTC datetimes,
+JSON, booleans are written exactly as SQLAlchemy writes them) and runs on a cursor of the
+connection's own DBAPI connection: same transaction; driver errors are raised as
+SQLAlchemy's exceptions (IntegrityError, OperationalError...) and a lost connection is
+invalidated, as SQLAlchemy would. No engine events fire for these statements (corpmail
+listens to none but "connect").
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, insert
+from sqlalchemy import Connection, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
 
@@ -26,17 +30,20 @@ class Prepared:
         self.statement = statement
         self._compiled: dict[tuple, tuple] = {}
 
-    def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> CursorResult:
+    def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any:
+        """Run it; returns the DBAPI cursor (``rowcount``, ``fetchone()``)."""
         sql, convert = self._for(conn, params or {})
-        return conn.exec_driver_sql(sql, convert(params or {}))
+        return run_driver(conn, "execute", sql, convert(params or {}))
 
     def executemany(self, conn: Connection, rows: list[Mapping[str, Any]]) -> None:
         if rows:
             sql, convert = self._for(conn, rows[0])
-            conn.exec_driver_sql(sql, [convert(row) for row in rows])
+            run_driver(conn, "executemany", sql, [convert(row) for row in rows])
 
     def scalar(self, conn: Connection, params: Mapping[str, Any]) -> Any:
-        return self.execute(conn, params).scalar()
+        """The first column of the first row, or None."""
+        row = self.execute(conn, params).fetchone()
+        return None if row is None else row[0]
 
     def _for(self, conn: Connection, params: Mapping[str, Any]) -> tuple:
         key = (conn.dialect.name, tuple(params))
@@ -71,6 +78,35 @@ class Prepared:
                 given = {**fixed, **params} if fixed else params
                 return {n: given[n] if p is None else p(given[n]) for n, p in named}
         return compiled.string, convert
+
+
+def run_driver(conn: Connection, method: str, sql: str, params: Any) -> Any:
+    """``cursor.<method>(sql, params)`` on the connection's DBAPI connection, errors as
+    SQLAlchemy raises them."""
+    dbapi_connection = conn.connection.dbapi_connection
+    cursor = dbapi_connection.cursor()
+    try:
+        getattr(cursor, method)(sql, params)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _wrapped(conn, exc, sql, params, cursor) from exc
+    return cursor
+
+
+def commit_driver(conn: Connection) -> None:
+    """Commit the DBAPI connection's transaction while SQLAlchemy's stays open: the scanner
+    commits each message this way (scanner/engine.py, AccountScan._commit)."""
+    try:
+        conn.connection.dbapi_connection.commit()
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _wrapped(conn, exc, "COMMIT", None, None) from exc
+
+
+def _wrapped(conn: Connection, exc: Exception, sql: str, params: Any, cursor) -> Exception:
+    lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+    if lost:
+        conn.invalidate(exc)
+    return DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error,
+                               connection_invalidated=lost, dialect=conn.dialect)
 
 
 @functools.cache

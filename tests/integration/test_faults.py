@@ -28,7 +28,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from scanner_util import corpmail_env, corpmail_process, count, make_message
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from corpmail.extensions import db
 from corpmail.models import (
@@ -41,6 +41,7 @@ from corpmail.models import (
     ScannerAccount,
     ScanRun,
 )
+from corpmail.models import prepared
 from corpmail.scanner.engine import scan_account
 from corpmail.scanner.registry import Action, register, unregister
 from corpmail.scanner.verify import verify_locked_accounts
@@ -293,17 +294,20 @@ class TestDatabaseUnavailable:
         assert_each_message_stored_once(dovecot, scanner_account)
 
     def test_postgresql_connection_terminated_mid_transaction(
-            self, app, db_kind, dovecot, scanner_account, retry_log):
+            self, app, db_kind, dovecot, scanner_account, retry_log, monkeypatch):
         if db_kind != "postgresql":
             pytest.skip("PostgreSQL's pg_terminate_backend")
         fill(dovecot, scanner_account, 60)
         # Terminate the scanner's own backend while it is inside a message's transaction:
-        # at the 10th and 30th e-mail INSERT, and at the 45th run-counter UPDATE.
-        kill_at = {"INSERT INTO emails": {10, 30}, "UPDATE scan_runs": {45}}
+        # at the 10th and 30th e-mail INSERT, and at the 45th watermark UPDATE. The
+        # scanner's per-message statements run on the DBAPI cursor (models/prepared.py),
+        # which fires no engine events: the hook wraps that call.
+        kill_at = {"INSERT INTO emails": {10, 30}, "UPDATE scanner_folders": {45}}
         seen = {key: 0 for key in kill_at}
         killed = []
+        real_run_driver = prepared.run_driver
 
-        def terminate(conn, _cursor, statement, _params, _context, _many):
+        def terminate(conn, method, statement, params):
             for prefix, moments in kill_at.items():
                 if statement.startswith(prefix):
                     seen[prefix] += 1
@@ -312,12 +316,10 @@ class TestDatabaseUnavailable:
                         with psycopg.connect(databases.PG_ADMIN_DSN, autocommit=True) as admin:
                             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
                         killed.append(prefix)
+            return real_run_driver(conn, method, statement, params)
 
-        event.listen(db.engine, "before_cursor_execute", terminate)
-        try:
-            result = scan(scanner_account)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", terminate)
+        monkeypatch.setattr(prepared, "run_driver", terminate)
+        result = scan(scanner_account)
         assert len(killed) == 3
         assert_ok(result)
         assert result.stored == 60

@@ -100,5 +100,33 @@ def test_a_result_that_cannot_come_back_is_parsed_here(raws, warm_pool, monkeypa
     assert parse_ahead._pool is not None  # the helper itself is fine: kept
 
 
-def _unpicklable_result(raws, max_size):
+def _unpicklable_result(raws, max_size, attachments_to=None):
     return [lambda: None for _ in raws]
+
+
+def test_the_helper_writes_attachments_of_mail_that_is_not_auto_generated(raws, warm_pool,
+                                                                          inline_chunks, tmp_path):
+    """The helper stores attachments ahead (sha256 set, file in the store); an
+    auto-generated message (a bounce, likely skipped) is left to the scanner."""
+    from corpmail.mail.autogen import auto_generated_reason
+    from corpmail.storage import read_attachment
+
+    stream = ((uid, raw) for uid, raw in enumerate(raws, start=1))
+    got = [p for _, _, p in parse_ahead.parsed(stream, MAX_SIZE, len(raws), 1,
+                                                 attachments_to=str(tmp_path))]
+    assert inline_chunks == []
+    written = skipped = 0
+    for message in got:
+        for att in message.attachments:
+            if auto_generated_reason(message) is None:
+                assert read_attachment(att.sha256, tmp_path) == att.data
+                written += 1
+            else:
+                assert att.sha256 is None
+                skipped += 1
+    assert written > 10 and skipped > 0  # the corpus has both kinds
+    # apart from the digest, the same messages the scanner would parse itself
+    for message in got:
+        for att in message.attachments:
+            att.sha256 = None
+    assert got == [parse_message(r, max_size=MAX_SIZE) for r in raws]

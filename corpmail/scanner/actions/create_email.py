@@ -77,14 +77,15 @@ class CreateEmail(Action):
         })
         attachments = []
         for att in p.attachments or ():
-            # Bytes go to disk before the commit; a rollback leaves at most an
-            # unreferenced file that identical content will reuse (see storage.py).
+            # Bytes go to disk before the commit (the parser process may have written
+            # them already); a rollback leaves at most an unreferenced file that
+            # identical content will reuse (see storage.py).
             attachments.append({
                 "email_id": email_id,
                 "filename": clean(att.filename, 255),
                 "content_type": clean(att.content_type, 255) or "application/octet-stream",
                 "size": len(att.data),
-                "sha256": store_attachment(att.data),
+                "sha256": att.sha256 or store_attachment(att.data),
                 "content_id": clean(att.content_id, 255) or None,
                 "inline": bool(att.inline),
             })
