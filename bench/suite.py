@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import corpus, push  # noqa: E402
+from bench import corpus, push
 
 RESULTS = ROOT / "bench" / "results.json"
 PG_ADMIN_DSN = os.environ.get("CORPMAIL_BENCH_PG_DSN",
@@ -194,15 +194,18 @@ def child(spec: dict) -> dict:
 
             profiler = Profiler(interval=0.002)
             profiler.start()
+        from corpmail.scanner import parse_ahead
+
+        cpu, parser_cpu = time.process_time(), parse_ahead.worker_cpu_s() or 0.0
         result = scan_account(ids[0], trigger="bench")
+        cpu, parser_cpu = time.process_time() - cpu, (parse_ahead.worker_cpu_s() or 0.0) - parser_cpu
         if profiler is not None:
             profiler.stop()
             Path(spec["profile"]).write_text(profiler.output_text(unicode=True, color=False))
         out["scan"] = {"stored": result.stored, "fetched": result.fetched,
                        "duplicates": result.duplicates, "skipped": result.skipped,
                        "failed": result.failed, "error": result.error,
-                       "duration_s": result.duration_s}
-        from corpmail.scanner import parse_ahead
+                       "duration_s": result.duration_s, "cpu_s": cpu, "parser_cpu_s": parser_cpu}
 
         # The scanner is two processes when it parses ahead: count both peaks (an upper
         # bound: they need not peak at the same moment).
@@ -341,6 +344,9 @@ def main(argv=None) -> int:
     scan = sqlite["scan"]
     scan_rate = scan["stored"] / scan["duration_s"] if scan["duration_s"] else None
     idle = sqlite["idle"]
+    if scan["stored"]:
+        notes.append(f"CPU per stored message: scanner {scan['cpu_s'] * 1e6 / scan['stored']:.0f} µs, "
+                     f"parser process {scan['parser_cpu_s'] * 1e6 / scan['stored']:.0f} µs")
     if scan["failed"] or scan["error"]:
         notes.append(f"scan: {scan['failed']} failed, error {scan['error']}")
     if idle["fetched"] or idle["errors"]:
