@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from corpmail.mail.message import ParsedMessage
     from corpmail.models import Ticket
     from corpmail.scanner.matching import RecordIndex
@@ -115,6 +117,7 @@ class ScanContext:
     email_id: int | None = None  # the stored E-mail, set by create-email
     email_is_new: bool = False  # create-email made it in this transaction (no stored links)
     records: RecordIndex | None = None  # the scan's address -> CRM record cache
+    connection: Connection | None = None  # the message's transaction (None: the session's)
     bound: list[tuple[str, int]] = field(default_factory=list)  # (record_type, id) linked
     ticket: Ticket | None = None  # the ticket the message belongs to (open-ticket/create-ticket)
     notes: list[str] = field(default_factory=list)

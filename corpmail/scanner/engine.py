@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -307,8 +307,8 @@ class AccountScan:
             direction = direction_of(sender, recipients, self.internal, finfo.role)
             reason = skip_reason(parsed, direction, self.config, self.snapshot)
 
-            self._begin(folder, uid)
-            existing_id = _key_lookup().scalar(db.session.connection(), {"key": key})
+            conn = self._begin(folder, uid)
+            existing_id = _key_lookup().scalar(conn, {"key": key})
             if existing_id is not None:
                 self._record_seen(existing_id, finfo, uid)
                 outcome = "duplicate"
@@ -327,6 +327,7 @@ class AccountScan:
                     direction=direction,
                     internal_addresses=self.internal,
                     records=self.records,
+                    connection=conn,
                 )
                 try:
                     for action in self.actions:
@@ -401,13 +402,14 @@ class AccountScan:
             )
         )
 
-    def _begin(self, folder: ScannerFolder, uid: int) -> None:
+    def _begin(self, folder: ScannerFolder, uid: int) -> Connection:
         """A message's first statements. The lease is renewed once a third of it has passed
         (SCAN_LEASE_SECONDS; a renewal rolled back is made again at the next message).
         Then the folder's watermark moves (a no-op for a retried UID below it): a write
         first takes SQLite's write lock up front, waiting politely, instead of failing to
         upgrade a read lock later. Watermark and counters are Prepared UPDATEs in the
-        message's own transaction: cheaper than flushing ORM objects for every message."""
+        message's own transaction: cheaper than flushing ORM objects for every message.
+        Returns the transaction's connection."""
         conn = db.session.connection()
         if time.monotonic() >= self._lease_due:
             lease.renew(self.account.id, self.owner)
@@ -420,6 +422,7 @@ class AccountScan:
                 # Keep the loaded object in step without making it dirty; a rollback
                 # expires it.
                 set_committed_value(folder, "watermark", uid)
+        return conn
 
     def _commit(self) -> None:
         """Commit the message's transaction on the connection itself. The ORM session's

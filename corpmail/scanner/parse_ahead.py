@@ -31,7 +31,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-
 from pathlib import Path
 
 from corpmail.mail.autogen import auto_generated_reason

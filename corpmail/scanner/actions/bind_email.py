@@ -38,7 +38,7 @@ def link_all(ctx: ScanContext, pairs: list[tuple[str, int]]) -> int:
                 new.append(pair)
     if new:
         now = utcnow()
-        insert_into(EmailLink).executemany(db.session.connection(), [
+        insert_into(EmailLink).executemany(ctx.connection or db.session.connection(), [
             {"email_id": ctx.email_id, "record_type": kind, "record_id": rid, "manual": False,
              "created_at": now} for kind, rid in new])
     return len(new)

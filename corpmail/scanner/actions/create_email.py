@@ -43,7 +43,7 @@ class CreateEmail(Action):
         p = ctx.parsed
         sender = p.sender
         now = utcnow()
-        conn = db.session.connection()
+        conn = ctx.connection or db.session.connection()
         email_id = insert_into(Email, returning_id=True).scalar(conn, {
             "message_key": ctx.message_key,
             "message_id": clean(p.message_id, 998) or None,
