@@ -452,3 +452,55 @@ def test_fast_splitter_edges():
     assert split_message(b"Subject: only headers, no blank line") is None
     m = parse_message(b'Content-Type: multipart/mixed; boundary="abc"\r\n\r\n--abc\r\n\r\nx')
     assert m.text == "x" and any("boundary" in d for d in m.defects)
+
+
+# Header blocks for the splitter's own field split: (block, taken by the fast path).
+HEADER_BLOCKS = [
+    (b"From: a@b.c\r\nSubject: hi\r\n", True),
+    (b"From: a@b.c\nSubject: hi\n", True),
+    (b"", True),
+    (b"Subject: folded\r\n  on two\r\n\tand three lines\r\nX-Empty:\r\nX-Sp:   \r\n", True),
+    (b"Subject: mixed\r\nTo: x@y.z\nX-8bit: \xc5\xbc\xc3\xb3\xb3\r\nX-Ctl: a\x00\x0b\x0cb\r\n", True),
+    (b"Subject:no space\r\nX-Colon:: v\r\n=?x?q?y?=: odd but a name\r\n", True),
+    (b"Subject: before\r\n\r\nan earlier blank line: the rest is payload\r\n", True),
+    (b"Subject: bare\rCR\r\n", False),  # the feedparser breaks lines at a bare CR
+    (b"From mbox line\r\nSubject: s\r\n", False),  # envelope (unixfrom) line
+    (b"Subject: s\r\nFrom other line\r\nTo: t\r\n", False),  # misplaced envelope line
+    (b" first line folded\r\nSubject: s\r\n", False),
+    (b"Subject: s\r\nno colon here\r\nTo: t\r\n", False),
+    (b": no name\r\nSubject: s\r\n", False),
+    (b"Name : obsolete\r\n", False),
+    (b"X\xc5\xbc: 8-bit name\r\n", False),
+    (b"Subject: no line end", False),
+]
+
+
+@pytest.mark.parametrize(("block", "fast"), HEADER_BLOCKS)
+def test_header_fields_split_as_the_stdlib_parser_does(block, fast):
+    """parse_headers gives the stdlib's Message for any block; unusual ones go to the stdlib."""
+    from email.parser import BytesParser
+    from email.policy import compat32
+
+    from corpmail.mail.mimesplit import _header_block, parse_headers
+
+    def state(msg):  # defects compare by identity: compare their types
+        return {**msg.__dict__, "defects": [type(d) for d in msg.defects]}
+
+    expected = BytesParser(policy=compat32).parsebytes(block + b"\n", headersonly=True)
+    assert (_header_block(block) is not None) == fast
+    assert state(parse_headers(block)) == state(expected)
+
+
+@pytest.mark.parametrize(("block", "fast"), HEADER_BLOCKS)
+def test_messages_parse_the_same_without_the_header_fast_path(block, fast, monkeypatch):
+    from corpmail.mail import mimesplit
+
+    raw = block + b"\r\n" + b"body\r\n"
+    multipart = (b'Content-Type: multipart/mixed; boundary="b"\r\nSubject: top\r\n\r\n--b\r\n'
+                 + raw + b"\r\n--b--\r\n")
+    for sample in (raw, multipart):
+        fast_result = parse_message(sample)
+        monkeypatch.setattr(mimesplit, "_header_block", lambda head: None)
+        slow_result = parse_message(sample)
+        monkeypatch.undo()
+        assert fast_result == slow_result
