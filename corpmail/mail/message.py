@@ -254,7 +254,7 @@ class _Body:
         for defect in getattr(part, "defects", ()):
             self.defects.append(_describe_defect(defect))
         ctype = _safe_type(part)
-        payload = part._payload  # get_payload() would re-decode 8-bit text with a charset
+        payload = _tree_payload(part)
         if ctype.startswith("message/") and parent is not None:
             self._message_part(part, ctype)
         elif isinstance(payload, list):
@@ -300,7 +300,8 @@ class _Body:
             return
         filename = _filename(part, self.defects)
         try:
-            if isinstance(part._payload, str):  # from the fast splitter: the original bytes
+            if getattr(part, "raw_body", None) is not None or isinstance(part._payload, str):
+                # from the fast splitter: the original bytes
                 data = _payload_bytes(part, self.defects)
                 inner = None
                 if ctype in ("message/rfc822", "message/global") and not filename:
@@ -347,7 +348,7 @@ def _charset_hint(msg: Message) -> str | None:
     """The charset of the first text part: how old mailers encoded raw 8-bit headers."""
     part = msg
     for _ in range(5):
-        payload = part._payload
+        payload = _tree_payload(part)
         if not isinstance(payload, list) or not payload or not isinstance(payload[0], Message):
             break
         part = payload[0]
@@ -358,19 +359,28 @@ def _charset_hint(msg: Message) -> str | None:
     return charset if isinstance(charset, str) else None
 
 
+def _tree_payload(part: Message) -> object:
+    """The part's _payload (a list for a multipart), or None for a leaf of the fast splitter:
+    reading its _payload would decode the bytes it keeps (raw_body) to str."""
+    # The private attribute: get_payload() would re-decode 8-bit text with a charset.
+    return part._payload if getattr(part, "raw_body", None) is None else None
+
+
 def _payload_bytes(part: Message, defects: list[str]) -> bytes:
     """The part's content with its transfer encoding undone, forgiving odd CTE spellings."""
-    # The private attribute holds the bytes as parsed (surrogate-escaped); get_payload()
-    # would decode them with the declared charset and lose the original bytes.
-    payload = part._payload
-    if isinstance(payload, list):
-        return b""
-    if not isinstance(payload, str):
-        payload = str(payload or "")
-    try:
-        raw = payload.encode("ascii", "surrogateescape")
-    except UnicodeEncodeError:
-        raw = payload.encode("utf-8", "surrogateescape")
+    raw = getattr(part, "raw_body", None)  # the fast splitter kept the original bytes
+    if raw is None:
+        # The private attribute holds the bytes as parsed (surrogate-escaped); get_payload()
+        # would decode them with the declared charset and lose the original bytes.
+        payload = part._payload
+        if isinstance(payload, list):
+            return b""
+        if not isinstance(payload, str):
+            payload = str(payload or "")
+        try:
+            raw = payload.encode("ascii", "surrogateescape")
+        except UnicodeEncodeError:
+            raw = payload.encode("utf-8", "surrogateescape")
     cte_header = part.get("Content-Transfer-Encoding")
     if cte_header is None:
         return raw

@@ -22,6 +22,30 @@ _FIELD_RE = re.compile(r"([!-9;-~]+):[^\n]*\n(?:[ \t][^\n]*\n)*")
 _MAX_DEPTH = 20
 
 
+class SplitMessage(Message):
+    """A compat32 Message whose leaf body is kept as the original bytes (`raw_body`): the
+    surrogate-escaped str the stdlib parser stores in _payload is made only if _payload is
+    read. Most callers want the bytes, and the str round trip cost as much as the parse."""
+
+    raw_body: bytes | None = None
+    _text: str | list[Message] | None = None
+
+    @property  # type: ignore[override]
+    def _payload(self):  # type: ignore[no-untyped-def]
+        if self._text is None and self.raw_body is not None:
+            self._text = self.raw_body.decode("ascii", "surrogateescape")
+        return self._text
+
+    @_payload.setter
+    def _payload(self, value):  # type: ignore[no-untyped-def]
+        self._text = value
+        self.raw_body = None
+
+    def keep_body(self, body: bytes) -> None:
+        """Make `body` the payload (what _payload gives, decoded when first read)."""
+        self._text, self.raw_body = None, body
+
+
 class _Unusual(Exception):
     """The message needs the stdlib parser."""
 
@@ -36,7 +60,7 @@ def split_message(raw: bytes) -> Message | None:
 
 def _message(data: bytes, depth: int, default_type: str) -> Message:
     head_end, body_start = _header_end(data)
-    msg = parse_headers(data[:head_end])
+    msg = parse_headers(data[:head_end], SplitMessage)
     if msg.defects:
         raise _Unusual
     if default_type != "text/plain":
@@ -52,27 +76,29 @@ def _message(data: bytes, depth: int, default_type: str) -> Message:
         msg._payload = [  # type: ignore[attr-defined]
             _message(part, depth + 1, sub_default) for part in _parts(body, boundary)
         ]
-    else:
+    elif isinstance(msg, SplitMessage):
         # message/* bodies stay text: the caller keeps them whole (forwarded .eml, DSN text).
+        msg.keep_body(body)
+    else:
         msg._payload = body.decode("ascii", "surrogateescape")  # type: ignore[attr-defined]
     return msg
 
 
-def parse_headers(head: bytes) -> Message:
+def parse_headers(head: bytes, factory: type[Message] = Message) -> Message:
     """The compat32 Message of a header block (its lines, without the blank line after it), as
     BytesParser(policy=compat32).parsebytes(head + b"\\n", headersonly=True) gives it."""
-    msg = _header_block(head)
+    msg = _header_block(head, factory)
     return msg if msg is not None else _HEADERS.parsebytes(head + b"\n", headersonly=True)
 
 
-def _header_block(head: bytes) -> Message | None:
+def _header_block(head: bytes, factory: type[Message]) -> Message | None:
     """Fast path of parse_headers for the usual block; None for anything the feedparser would
     treat specially (a bare CR line break, a line that is not a header or a continuation, a
     "From " envelope line, a first line that is a continuation, a line without an end)."""
     text = head.decode("ascii", "surrogateescape")
     if "\r" in text and text.count("\r") != text.count("\r\n"):
         return None  # the feedparser breaks lines at a bare CR too
-    msg = Message(policy=compat32)
+    msg = factory(policy=compat32)
     pos, size = 0, len(text)
     while pos < size:
         m = _FIELD_RE.match(text, pos)

@@ -478,6 +478,7 @@ HEADER_BLOCKS = [
 @pytest.mark.parametrize(("block", "fast"), HEADER_BLOCKS)
 def test_header_fields_split_as_the_stdlib_parser_does(block, fast):
     """parse_headers gives the stdlib's Message for any block; unusual ones go to the stdlib."""
+    from email.message import Message
     from email.parser import BytesParser
     from email.policy import compat32
 
@@ -487,7 +488,7 @@ def test_header_fields_split_as_the_stdlib_parser_does(block, fast):
         return {**msg.__dict__, "defects": [type(d) for d in msg.defects]}
 
     expected = BytesParser(policy=compat32).parsebytes(block + b"\n", headersonly=True)
-    assert (_header_block(block) is not None) == fast
+    assert (_header_block(block, Message) is not None) == fast
     assert state(parse_headers(block)) == state(expected)
 
 
@@ -500,7 +501,21 @@ def test_messages_parse_the_same_without_the_header_fast_path(block, fast, monke
                  + raw + b"\r\n--b--\r\n")
     for sample in (raw, multipart):
         fast_result = parse_message(sample)
-        monkeypatch.setattr(mimesplit, "_header_block", lambda head: None)
+        monkeypatch.setattr(mimesplit, "_header_block", lambda head, factory: None)
         slow_result = parse_message(sample)
         monkeypatch.undo()
         assert fast_result == slow_result
+
+
+def test_splitter_leaf_keeps_its_bytes_and_reads_as_the_stdlib_str():
+    from corpmail.mail.mimesplit import split_message
+
+    body = b"za\xc5\xbc\xc3\xb3\xff\r\nline"
+    msg = split_message(b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+                        b"Content-Type: text/plain\r\n\r\n" + body + b"\r\n--b--\r\n")
+    leaf = msg._payload[0]
+    assert leaf.raw_body == body  # what parse_message reads, without a str round trip
+    assert leaf._payload == body.decode("ascii", "surrogateescape")  # what the stdlib stores
+    assert not leaf.is_multipart() and leaf.get_payload(decode=True) == body
+    leaf.set_payload("replaced")
+    assert leaf.raw_body is None and leaf.get_payload() == "replaced"
