@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import Message
+from functools import lru_cache
 from email.parser import BytesParser
 from email.policy import Compat32, compat32
 from email.utils import getaddresses, parsedate_to_datetime
@@ -336,12 +337,30 @@ class _Body:
     def _decode_text(self, part: Message, ctype: str) -> str:
         data = _payload_bytes(part, self.defects)
         try:
-            charset = part.get_content_charset()
+            charset = _content_charset(part)
         except Exception:
             charset = None
         what = "HTML body" if ctype == "text/html" else "text body"
         text = decode_bytes(data, charset, self.defects, what)
         return text.replace("\r\n", "\n") if "\r" in text else text
+
+
+def _content_charset(part: Message) -> str | None:
+    """part.get_content_charset(): it reads only the first Content-Type header, whose parameter
+    parsing is slow and whose values repeat from message to message, so it is memoised."""
+    for name, value in part._headers:  # type: ignore[attr-defined]
+        if name.lower() == "content-type":
+            if not isinstance(value, str):
+                return part.get_content_charset()
+            return _charset_of(name, value)
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _charset_of(name: str, value: str) -> str | None:
+    msg = Message()
+    msg.set_raw(name, value)
+    return msg.get_content_charset()
 
 
 def _charset_hint(msg: Message) -> str | None:

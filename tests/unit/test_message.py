@@ -519,3 +519,24 @@ def test_splitter_leaf_keeps_its_bytes_and_reads_as_the_stdlib_str():
     assert not leaf.is_multipart() and leaf.get_payload(decode=True) == body
     leaf.set_payload("replaced")
     assert leaf.raw_body is None and leaf.get_payload() == "replaced"
+
+
+@pytest.mark.parametrize("headers", [
+    [], [("Subject", "no type")], [("Content-Type", "text/plain")],
+    [("content-type", 'text/plain; charset="UTF-8"')],
+    [("Content-Type", "text/plain; charset*=us-ascii'en'ISO-8859-2")],
+    [("Content-Type", "text/plain; charset*=bogus''utf-8")],
+    [("Content-Type", "text/plain; charset=\udcc5\udcbc")],
+    [("Content-Type", "text/plain; charset=cp1250"), ("Content-Type", "text/plain; charset=x")],
+    [("Content-Type", 'text/plain; name="a;b"; charset=koi8-r')],
+])
+def test_memoised_content_charset_is_get_content_charset(headers):
+    from email.message import Message
+
+    from corpmail.mail.message import _content_charset
+
+    msg = Message()
+    for name, value in headers:
+        msg.set_raw(name, value)
+    for _ in range(2):  # computed, then from the memo
+        assert _content_charset(msg) == msg.get_content_charset()
