@@ -21,7 +21,7 @@ from email.parser import BytesParser
 from email.policy import Compat32, compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
-from corpmail.mail.charsets import decode_bytes, decode_words, recover_8bit
+from corpmail.mail.charsets import codec_for, decode_bytes, decode_words, recover_8bit
 from corpmail.mail.html import html_to_text
 from corpmail.mail.mimesplit import split_message
 
@@ -340,9 +340,26 @@ class _Body:
             charset = _content_charset(part)
         except Exception:
             charset = None
+        if b"\r" in data and codec_for(charset) == "utf-8":
+            text = _utf8_lf(data)
+            if text is not None:
+                return text
         what = "HTML body" if ctype == "text/html" else "text body"
         text = decode_bytes(data, charset, self.defects, what)
         return text.replace("\r\n", "\n") if "\r" in text else text
+
+
+def _utf8_lf(data: bytes) -> str | None:
+    """data.decode("utf-8").replace("\\r\\n", "\\n") at ~60% of the cost, or None if `data` is
+    not UTF-8 or has a CR not followed by LF. Dropping the CR of each CRLF neither makes nor
+    breaks a UTF-8 sequence (CR and LF are ASCII), so the two agree."""
+    lf = data.replace(b"\r", b"")  # deleting one byte value is a fast path; CRLF -> LF is not
+    if len(data) - len(lf) != data.count(b"\r\n"):
+        return None
+    try:
+        return lf.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _content_charset(part: Message) -> str | None:

@@ -540,3 +540,36 @@ def test_memoised_content_charset_is_get_content_charset(headers):
         msg.set_raw(name, value)
     for _ in range(2):  # computed, then from the memo
         assert _content_charset(msg) == msg.get_content_charset()
+
+
+def test_utf8_crlf_shortcut_agrees_with_decode_then_replace():
+    from corpmail.mail.message import _utf8_lf
+
+    rng = random.Random(7)
+    pieces = [b"\r", b"\n", b"\r\n", b"a", b"\xc5", b"\xbc", b"\xff", b"\xe2\x82", b"\xac", b""]
+    taken = 0
+    for _ in range(5000):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        try:
+            expected = data.decode("utf-8").replace("\r\n", "\n")
+        except UnicodeDecodeError:
+            expected = None
+        got = _utf8_lf(data)
+        assert got is None or got == expected, data
+        if expected is not None and data.count(b"\r") == data.count(b"\r\n"):
+            assert got == expected, data  # the shortcut is taken whenever it can be
+            taken += 1
+    assert taken > 500
+
+
+@pytest.mark.parametrize("body", [
+    "Zażółć\r\ngęślą\r\n".encode(), "bare\rCR\r\nża".encode(), b"not \xff utf-8\r\nx",
+    b"\r\n\r\n", "ża\n\r\n".encode(),
+])
+def test_text_bodies_read_the_same_without_the_crlf_shortcut(body, monkeypatch):
+    from corpmail.mail import message as message_module
+
+    raw = build("Content-Type: text/plain; charset=UTF-8", body)
+    fast = parse_message(raw)
+    monkeypatch.setattr(message_module, "_utf8_lf", lambda data: None)
+    assert fast == parse_message(raw)
