@@ -233,7 +233,7 @@ def _parse(raw: bytes, max_size: int | None, defects: list[str]) -> ParsedMessag
         attachments=body.attachments,
         size=len(raw),
         defects=_dedupe(defects),
-        content_type=_safe_type(msg),
+        content_type=body.root_type,
         truncated=truncated,
         header_items=items,
     )
@@ -250,11 +250,14 @@ class _Body:
         self.html: str | None = None
         self.attachments: list[Attachment] = []
         self.count = 0
+        self.root_type = "text/plain"  # set by walk at depth 0 (get_content_type is not free)
 
     def walk(self, part: Message, parent: str | None, depth: int) -> None:
         for defect in getattr(part, "defects", ()):
             self.defects.append(_describe_defect(defect))
         ctype = _safe_type(part)
+        if depth == 0:
+            self.root_type = ctype
         payload = _tree_payload(part)
         if ctype.startswith("message/") and parent is not None:
             self._message_part(part, ctype)
