@@ -16,10 +16,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import Message
-from functools import lru_cache
 from email.parser import BytesParser
 from email.policy import Compat32, compat32
 from email.utils import getaddresses, parsedate_to_datetime
+from functools import lru_cache
 
 from corpmail.mail.charsets import codec_for, decode_bytes, decode_words, recover_8bit
 from corpmail.mail.html import html_to_text
