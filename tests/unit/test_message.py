@@ -452,3 +452,124 @@ def test_fast_splitter_edges():
     assert split_message(b"Subject: only headers, no blank line") is None
     m = parse_message(b'Content-Type: multipart/mixed; boundary="abc"\r\n\r\n--abc\r\n\r\nx')
     assert m.text == "x" and any("boundary" in d for d in m.defects)
+
+
+# Header blocks for the splitter's own field split: (block, taken by the fast path).
+HEADER_BLOCKS = [
+    (b"From: a@b.c\r\nSubject: hi\r\n", True),
+    (b"From: a@b.c\nSubject: hi\n", True),
+    (b"", True),
+    (b"Subject: folded\r\n  on two\r\n\tand three lines\r\nX-Empty:\r\nX-Sp:   \r\n", True),
+    (b"Subject: mixed\r\nTo: x@y.z\nX-8bit: \xc5\xbc\xc3\xb3\xb3\r\nX-Ctl: a\x00\x0b\x0cb\r\n", True),
+    (b"Subject:no space\r\nX-Colon:: v\r\n=?x?q?y?=: odd but a name\r\n", True),
+    (b"Subject: before\r\n\r\nan earlier blank line: the rest is payload\r\n", True),
+    (b"Subject: bare\rCR\r\n", False),  # the feedparser breaks lines at a bare CR
+    (b"From mbox line\r\nSubject: s\r\n", False),  # envelope (unixfrom) line
+    (b"Subject: s\r\nFrom other line\r\nTo: t\r\n", False),  # misplaced envelope line
+    (b" first line folded\r\nSubject: s\r\n", False),
+    (b"Subject: s\r\nno colon here\r\nTo: t\r\n", False),
+    (b": no name\r\nSubject: s\r\n", False),
+    (b"Name : obsolete\r\n", False),
+    (b"X\xc5\xbc: 8-bit name\r\n", False),
+    (b"Subject: no line end", False),
+]
+
+
+@pytest.mark.parametrize(("block", "fast"), HEADER_BLOCKS)
+def test_header_fields_split_as_the_stdlib_parser_does(block, fast):
+    """parse_headers gives the stdlib's Message for any block; unusual ones go to the stdlib."""
+    from email.message import Message
+    from email.parser import BytesParser
+    from email.policy import compat32
+
+    from corpmail.mail.mimesplit import _header_block, parse_headers
+
+    def state(msg):  # defects compare by identity: compare their types
+        return {**msg.__dict__, "defects": [type(d) for d in msg.defects]}
+
+    expected = BytesParser(policy=compat32).parsebytes(block + b"\n", headersonly=True)
+    assert (_header_block(block, Message) is not None) == fast
+    assert state(parse_headers(block)) == state(expected)
+
+
+@pytest.mark.parametrize(("block", "fast"), HEADER_BLOCKS)
+def test_messages_parse_the_same_without_the_header_fast_path(block, fast, monkeypatch):
+    from corpmail.mail import mimesplit
+
+    raw = block + b"\r\n" + b"body\r\n"
+    multipart = (b'Content-Type: multipart/mixed; boundary="b"\r\nSubject: top\r\n\r\n--b\r\n'
+                 + raw + b"\r\n--b--\r\n")
+    for sample in (raw, multipart):
+        fast_result = parse_message(sample)
+        monkeypatch.setattr(mimesplit, "_header_block", lambda head, factory: None)
+        slow_result = parse_message(sample)
+        monkeypatch.undo()
+        assert fast_result == slow_result
+
+
+def test_splitter_leaf_keeps_its_bytes_and_reads_as_the_stdlib_str():
+    from corpmail.mail.mimesplit import split_message
+
+    body = b"za\xc5\xbc\xc3\xb3\xff\r\nline"
+    msg = split_message(b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+                        b"Content-Type: text/plain\r\n\r\n" + body + b"\r\n--b--\r\n")
+    leaf = msg._payload[0]
+    assert leaf.raw_body == body  # what parse_message reads, without a str round trip
+    assert leaf._payload == body.decode("ascii", "surrogateescape")  # what the stdlib stores
+    assert not leaf.is_multipart() and leaf.get_payload(decode=True) == body
+    leaf.set_payload("replaced")
+    assert leaf.raw_body is None and leaf.get_payload() == "replaced"
+
+
+@pytest.mark.parametrize("headers", [
+    [], [("Subject", "no type")], [("Content-Type", "text/plain")],
+    [("content-type", 'text/plain; charset="UTF-8"')],
+    [("Content-Type", "text/plain; charset*=us-ascii'en'ISO-8859-2")],
+    [("Content-Type", "text/plain; charset*=bogus''utf-8")],
+    [("Content-Type", "text/plain; charset=\udcc5\udcbc")],
+    [("Content-Type", "text/plain; charset=cp1250"), ("Content-Type", "text/plain; charset=x")],
+    [("Content-Type", 'text/plain; name="a;b"; charset=koi8-r')],
+])
+def test_memoised_content_charset_is_get_content_charset(headers):
+    from email.message import Message
+
+    from corpmail.mail.message import _content_charset
+
+    msg = Message()
+    for name, value in headers:
+        msg.set_raw(name, value)
+    for _ in range(2):  # computed, then from the memo
+        assert _content_charset(msg) == msg.get_content_charset()
+
+
+def test_utf8_crlf_shortcut_agrees_with_decode_then_replace():
+    from corpmail.mail.message import _utf8_lf
+
+    rng = random.Random(7)
+    pieces = [b"\r", b"\n", b"\r\n", b"a", b"\xc5", b"\xbc", b"\xff", b"\xe2\x82", b"\xac", b""]
+    taken = 0
+    for _ in range(5000):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        try:
+            expected = data.decode("utf-8").replace("\r\n", "\n")
+        except UnicodeDecodeError:
+            expected = None
+        got = _utf8_lf(data)
+        assert got is None or got == expected, data
+        if expected is not None and data.count(b"\r") == data.count(b"\r\n"):
+            assert got == expected, data  # the shortcut is taken whenever it can be
+            taken += 1
+    assert taken > 500
+
+
+@pytest.mark.parametrize("body", [
+    "Zażółć\r\ngęślą\r\n".encode(), "bare\rCR\r\nża".encode(), b"not \xff utf-8\r\nx",
+    b"\r\n\r\n", "ża\n\r\n".encode(),
+])
+def test_text_bodies_read_the_same_without_the_crlf_shortcut(body, monkeypatch):
+    from corpmail.mail import message as message_module
+
+    raw = build("Content-Type: text/plain; charset=UTF-8", body)
+    fast = parse_message(raw)
+    monkeypatch.setattr(message_module, "_utf8_lf", lambda data: None)
+    assert fast == parse_message(raw)
