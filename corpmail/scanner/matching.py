@@ -8,9 +8,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, literal_column, null, or_, select, union_all
+from sqlalchemy import String, bindparam, literal_column, null, or_, select, union_all
 
 from corpmail.extensions import db
+from corpmail.models.prepared import Prepared
+
+LOOKUP_BATCH = 512  # addresses and domains per lookup query (bound parameters stay few)
 
 # "[TT123]" anywhere in a subject; any letters as the prefix, so tickets numbered
 # under an earlier prefix still match (the lookup is exact).
@@ -149,7 +152,8 @@ class RecordIndex:
         return found
 
     def load(self, addresses: list[str]) -> None:
-        """Look up the addresses (and their domains) not known yet, in one query."""
+        """Look up the addresses (and their domains) not known yet, in one query (per
+        LOOKUP_BATCH of them)."""
         if time.monotonic() - self._born > self.max_age:
             self._hits.clear()
             self._born = time.monotonic()
@@ -157,22 +161,26 @@ class RecordIndex:
         keys += [f"@{d}" for d in domains_of(keys) if f"@{d}" not in self._hits]
         if not keys:
             return
-        stmt = _lookup_statement(self.fields)
         for key in keys:
             self._hits[key] = []
+        for start in range(0, len(keys), LOOKUP_BATCH):
+            self._lookup(keys[start:start + LOOKUP_BATCH])
+
+    def _lookup(self, keys: list[str]) -> None:
+        addresses = [k for k in keys if not k.startswith("@")]
+        domains = [k[1:] for k in keys if k.startswith("@")]
+        stmt = _lookup_statement(self.fields, _slots(len(addresses)), _slots(len(domains)))
         if stmt is None:
             return
+        params = _fill_slots("a", addresses) | _fill_slots("d", domains)
         with db.session.no_autoflush:  # pending ORM objects need not be written for a lookup
-            rows = db.session.connection().execute(stmt, {
-                "addresses": [k for k in keys if not k.startswith("@")],
-                "domains": [k[1:] for k in keys if k.startswith("@")],
-            })
-            for kind, rid, account_id, key in rows:
-                key = (key or "").lower()
-                if kind == "d":
-                    key = "@" + key
-                if key in self._hits:
-                    self._hits[key].append((kind, rid, account_id))
+            rows = stmt.execute(db.session.connection(), params).fetchall()
+        for kind, rid, account_id, key in rows:
+            key = (key or "").lower()
+            if kind == "d":
+                key = "@" + key
+            if key in self._hits:
+                self._hits[key].append((kind, rid, account_id))
 
     def _fill(self, found: Matches, addresses: list[str]) -> None:
         # Binding order: contacts by the first address that matches them, then id;
@@ -198,13 +206,26 @@ class RecordIndex:
         found.leads = sorted(leads)
 
 
-@functools.lru_cache(maxsize=32)
-def _lookup_statement(fields: frozenset[str]):
-    """One UNION ALL over the enabled search fields: (kind, id, contact's account, key)."""
+def _slots(count: int) -> int:
+    """IN-list sizes come in powers of two, so a few statements serve every lookup."""
+    return 0 if count == 0 else 1 << (count - 1).bit_length()
+
+
+def _fill_slots(prefix: str, values: list[str]) -> dict[str, str]:
+    """Parameters a0..aN for a list of _slots(len) places; the last value repeats (an IN
+    list may hold a value twice) instead of a filler that could match something."""
+    return {f"{prefix}{i}": values[min(i, len(values) - 1)] for i in range(_slots(len(values)))}
+
+
+@functools.lru_cache(maxsize=128)
+def _lookup_statement(fields: frozenset[str], address_slots: int, domain_slots: int):
+    """One UNION ALL over the enabled search fields: (kind, id, contact's account, key),
+    Prepared for IN lists of the given sizes (SQLAlchemy's expanding IN re-rendered the
+    statement at every lookup: ~1 ms, most of a lookup's cost; bench/run, issue 4)."""
     from corpmail.models import Account, AccountDomain, Contact, Lead
 
-    addresses = bindparam("addresses", expanding=True)
-    domains = bindparam("domains", expanding=True)
+    addresses = [bindparam(f"a{i}", type_=String) for i in range(address_slots)]
+    domains = [bindparam(f"d{i}", type_=String) for i in range(domain_slots)]
     parts = []
     for name, kind, rid, account_id, column, values in (
         ("contacts.email", "c", Contact.id, Contact.account_id, Contact.email, addresses),
@@ -214,9 +235,9 @@ def _lookup_statement(fields: frozenset[str]):
         ("accounts.domains", "d", AccountDomain.account_id, null(), AccountDomain.domain, domains),
         ("leads.email", "l", Lead.id, null(), Lead.email, addresses),
     ):
-        if name in fields:
+        if name in fields and values:  # no values: the part could match nothing
             parts.append(select(literal_column(f"'{kind}'"), rid, account_id, column).where(column.in_(values)))
-    return union_all(*parts) if parts else None
+    return Prepared(union_all(*parts)) if parts else None
 
 
 def sender_records(sender: str | None) -> tuple[int | None, int | None]:
