@@ -33,7 +33,7 @@ from corpmail.models import (
 from corpmail.models.base import utcnow
 from corpmail.models.prepared import Prepared, commit_driver
 from corpmail.models.scans import MAX_ATTEMPTS
-from corpmail.scanner import lease, parse_ahead, retry, wal
+from corpmail.scanner import lease, parse_ahead, retry
 from corpmail.scanner.context import (
     AccountSnapshot,
     ConfigSnapshot,
@@ -246,19 +246,18 @@ class AccountScan:
         stream = parse_ahead.parsed(fetched, self.config.max_message_size, len(uids),
                                     self.parse_workers, on_chunk=self._prime_records,
                                     attachments_to=self.attachments_to)
-        with wal.background_checkpoints(db.engine, len(uids) >= parse_ahead.MIN_MESSAGES):
-            for done, (uid, raw, parsed) in enumerate(stream, start=1):
-                returned.add(uid)
-                outcome = self.process(folder, finfo, uid, raw, by_uid.get(uid), parsed=parsed)
-                del raw, parsed  # besides the fetched batch, only the few parsed ahead are held
-                if uid not in by_uid:
-                    self.budget -= 1
-                if outcome in ("stored", "duplicate", "skipped"):
-                    seen_ok.append(uid)
-                if self.progress is not None:
-                    self.progress(self.result, folder.name, done, len(uids))
-                if self.should_stop():
-                    break
+        for done, (uid, raw, parsed) in enumerate(stream, start=1):
+            returned.add(uid)
+            outcome = self.process(folder, finfo, uid, raw, by_uid.get(uid), parsed=parsed)
+            del raw, parsed  # besides the fetched batch, only the few parsed ahead are held
+            if uid not in by_uid:
+                self.budget -= 1
+            if outcome in ("stored", "duplicate", "skipped"):
+                seen_ok.append(uid)
+            if self.progress is not None:
+                self.progress(self.result, folder.name, done, len(uids))
+            if self.should_stop():
+                break
         vanished = [by_uid[u] for u in by_uid if u not in returned]
         if vanished and not self.stopped:
             # Gone from the server before we could retry them: nothing left to retry.
