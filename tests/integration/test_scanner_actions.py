@@ -197,3 +197,39 @@ def test_skip_rules_exceptions_and_auto_generated(dovecot, scanner_account):
     assert "noisy@client.example" in reasons["s2"]
     assert reasons["s3"].startswith("Auto-generated")
     assert [e.subject for e in db.session.scalars(select(Email))] == ["kept"]
+
+
+def test_record_index_looks_many_addresses_up_in_batches(app, monkeypatch):
+    """Lookups run as Prepared statements with IN lists padded to powers of two (the last
+    value repeated) and at most LOOKUP_BATCH keys a query: every key is answered, the
+    padding matches nothing extra, a domain-only or address-only lookup works."""
+    from corpmail.models import Account, AccountDomain, Contact
+    from corpmail.models.prepared import Prepared
+    from corpmail.scanner import matching
+
+    accounts = [Account(name=f"A{i}", domain_rows=[AccountDomain(domain=f"a{i}.example")])
+                for i in range(5)]
+    db.session.add_all(accounts)
+    db.session.flush()
+    db.session.add_all(Contact(first_name="C", last_name=str(i), email=f"c{i}@a{i % 5}.example",
+                               account_id=accounts[i % 5].id) for i in range(700))
+    db.session.add(Contact(first_name="Empty", last_name="Email", email=""))  # padding must not match it
+    db.session.commit()
+    queries = []
+    real = Prepared.execute
+    monkeypatch.setattr(Prepared, "execute",
+                        lambda self, conn, params=None: queries.append(len(params)) or real(self, conn, params))
+
+    index = matching.RecordIndex(("contacts.email", "accounts.domains"))
+    wanted = [f"c{i}@a{i % 5}.example" for i in range(700)] + ["nobody@elsewhere.example"]
+    found = index.find(wanted, "")
+    assert len(queries) == 2  # 700 addresses + 6 domains: two batches of at most 512 keys
+    assert {cid for cid, _acc, _email in found.contacts} == {
+        c.id for c in db.session.scalars(select(Contact).where(Contact.email != ""))}
+    assert sorted(found.accounts) == sorted(a.id for a in accounts)
+
+    fresh = matching.RecordIndex(("accounts.domains",))
+    assert fresh.find(["x@a3.example"], "").accounts == [accounts[3].id]  # domains only
+    assert matching.RecordIndex(("contacts.email",)).find(["c7@a2.example"], "").contacts == [
+        (db.session.scalar(select(Contact.id).where(Contact.email == "c7@a2.example")),
+         accounts[2].id, "c7@a2.example")]

@@ -486,3 +486,41 @@ def test_background_scan_from_the_admin_runner(app, dovecot, scanner_account, ad
     db.session.add(ScanRun(account_name="x", status="In progress", heartbeat_at=utcnow()))
     db.session.commit()
     assert start_scan_in_background(app, trigger="admin", user_id=admin_user.id) is False
+
+
+class CountersWatch(Action):
+    """Reads the run's counters from another connection while the scan runs (what the
+    Logs page shows), a little slowly."""
+
+    name = "counters-watch-test"
+    description = "counters test"
+    requires = ("create-email",)
+    seen: list = []
+
+    def run(self, ctx) -> None:
+        with db.engine.connect() as other:
+            CountersWatch.seen.append(other.execute(
+                select(ScanRun.fetched, ScanRun.stored).where(ScanRun.account_id == ctx.account.id)
+                .order_by(ScanRun.id.desc()).limit(1)).one())
+        time.sleep(0.15)
+
+
+def test_run_counters_are_written_as_the_scan_goes_and_exact_at_its_end(dovecot, scanner_account):
+    register(CountersWatch)
+    try:
+        CountersWatch.seen = []
+        scanner_account.actions = ["create-email", "counters-watch-test"]
+        db.session.commit()
+        for n in range(12):  # ~1.8 s: counters are written with the first message, then each second
+            dovecot.append(scanner_account.login, scanner_account.password, "INBOX",
+                           make_message(f"m{n}"))
+        result = scan(scanner_account)
+    finally:
+        unregister(CountersWatch.name)
+    assert result.error is None and result.stored == 12
+    seen = CountersWatch.seen
+    assert seen[0] == (0, 0)  # nothing committed yet when the first message is handled
+    assert any(0 < fetched < 12 for fetched, _stored in seen)  # progress shown mid-scan
+    assert [f for f, _s in seen] == sorted(f for f, _s in seen)
+    run = db.session.get(ScanRun, result.run_id)
+    assert (run.fetched, run.stored, run.status) == (12, 12, "OK")
