@@ -39,7 +39,8 @@ class Attachment:
     data: bytes
     content_id: str | None  # without <>
     inline: bool
-    sha256: str | None = None  # set once the bytes are in the attachment store (parse_ahead)
+    # set once the bytes are in the attachment store (scanner/parse_ahead.py); not compared
+    sha256: str | None = field(default=None, compare=False)
 
     @property
     def size(self) -> int:
@@ -68,6 +69,9 @@ class ParsedMessage:
     content_type: str = "text/plain"  # top-level MIME type, lower-case
     truncated: bool = False  # over max_size: headers + text only
     header_items: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    # `html` made safe to store (html.sanitize_html), when the scanner's parser process did
+    # it ahead (scanner/parse_ahead.py); not compared
+    sanitized_html: str | None = field(default=None, compare=False, repr=False)
 
     def header(self, name: str) -> str | None:
         """First value of a header, decoded; None when absent."""

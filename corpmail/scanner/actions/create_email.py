@@ -60,7 +60,8 @@ class CreateEmail(Action):
             "direction": ctx.direction,
             "headers": clean(p.headers),
             "text_body": clean(p.text),
-            "html_body": clean(sanitize_html(p.html)) if p.html else None,
+            "html_body": clean(p.sanitized_html if p.sanitized_html is not None
+                               else sanitize_html(p.html)) if p.html else None,
             "size": p.size,
             "truncated": bool(getattr(p, "truncated", False)) or p.size > ctx.config.max_message_size,
             "defects": [clean(d) for d in p.defects or []],
