@@ -333,7 +333,7 @@ class AccountScan:
                         action.run(ctx)
                 except SkipMessage as skip:
                     self._rollback()
-                    self._begin(folder, uid)
+                    conn = self._begin(folder, uid)
                     self._event(finfo, uid, "skipped", parsed, skip.reason)
                     outcome = "skipped"
                 else:
@@ -345,7 +345,7 @@ class AccountScan:
             if failure is not None:
                 failure.resolved_at = utcnow()
             self._count(outcome)
-            self._commit()
+            self._commit(conn)
             return outcome
         except lease.LeaseLost:
             self._rollback()
@@ -423,15 +423,14 @@ class AccountScan:
                 set_committed_value(folder, "watermark", uid)
         return conn
 
-    def _commit(self) -> None:
+    def _commit(self, conn: Connection) -> None:
         """Commit the message's transaction on the connection itself. The ORM session's
         transaction, and its connection, stay open across messages: ending it for every
         message cost ~250 µs of pool check-in/check-out and bookkeeping, more than the
         commit (bench/run, issue 4). What the session holds (skips, failures, seen rows,
         tickets) is flushed into the message's transaction first; a rollback ends the
-        session's transaction as usual."""
+        session's transaction as usual. ``conn``: the transaction's connection (_begin)."""
         db.session.flush()
-        conn = db.session.connection()
         write_counters = time.monotonic() >= self._counters_due
         if write_counters:
             _write_counters(conn, self.run_id, self.result)
@@ -461,7 +460,7 @@ class AccountScan:
             "account %s folder %s uid %s failed: %s", self.account.name, finfo.name, uid, error,
             exc_info=not isinstance(exc, MailError),
         )
-        self._begin(folder, uid)
+        conn = self._begin(folder, uid)
         if failure is None:
             failure = db.session.scalar(
                 select(MessageFailure).where(
@@ -496,7 +495,7 @@ class AccountScan:
             reason = _("Attempt %(n)s failed: %(error)s", n=failure.attempts, error=error)
         self._event(finfo, uid, outcome, parsed, reason)
         self._count(outcome)
-        self._commit()
+        self._commit(conn)
         return outcome
 
     # ------------------------------------------------------------ stopping
