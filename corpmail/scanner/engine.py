@@ -513,7 +513,7 @@ class AccountScan:
         return self.stopped
 
 
-def _write_counters(conn, run_id: int, result: ScanResult) -> None:
+def _write_counters(conn: Connection, run_id: int, result: ScanResult) -> None:
     """The run's counters and heartbeat, as the scan counted them, in the current
     transaction."""
     params = {name: getattr(result, name) for name in COUNTERS}
