@@ -285,8 +285,8 @@ def main(argv=None) -> int:
     # Not under a 0700 folder: the mail uid (nobody) must traverse it.
     base = Path(tempfile.mkdtemp(prefix="corpmail-bench-"))
     base.chmod(0o755)
-    # corpmail's own files (database, attachment store) go where an installation keeps
-    # them, inside it (var/), not in /tmp: on these machines creating a file in a folder
+    # corpmail's own files (database, attachment store) go under var/, next to the
+    # instance scripts/run keeps there, not in /tmp: on these machines creating a file in a folder
     # made under /tmp costs ~1 ms of CPU, 20x as much as elsewhere on the same disk.
     (ROOT / "var").mkdir(exist_ok=True)
     data = Path(tempfile.mkdtemp(prefix="bench-", dir=ROOT / "var"))
