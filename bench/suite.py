@@ -286,8 +286,9 @@ def main(argv=None) -> int:
     base = Path(tempfile.mkdtemp(prefix="corpmail-bench-"))
     base.chmod(0o755)
     # corpmail's own files (database, attachment store) go under var/, next to the
-    # instance scripts/run keeps there, not in /tmp: on these machines creating a file in a folder
-    # made under /tmp costs ~1 ms of CPU, 20x as much as elsewhere on the same disk.
+    # instance scripts/run keeps there, not in /tmp: on these machines creating a file
+    # in a folder made under /tmp costs ~1 ms of CPU, 20x as much as elsewhere on the
+    # same disk.
     (ROOT / "var").mkdir(exist_ok=True)
     data = Path(tempfile.mkdtemp(prefix="bench-", dir=ROOT / "var"))
     dovecot = Dovecot(base / "dovecot", fsync=False)  # mail_fsync = never
