@@ -406,8 +406,9 @@ class AccountScan:
         (SCAN_LEASE_SECONDS; a renewal rolled back is made again at the next message).
         Then the folder's watermark moves (a no-op for a retried UID below it): a write
         first takes SQLite's write lock up front, waiting politely, instead of failing to
-        upgrade a read lock later. Watermark and counters are Prepared UPDATEs in the
-        message's own transaction: cheaper than flushing ORM objects for every message.
+        upgrade a read lock later. The watermark (like the counters, in _commit) is a
+        Prepared UPDATE in the message's own transaction: cheaper than flushing ORM
+        objects for every message.
         Returns the transaction's connection."""
         conn = db.session.connection()
         if time.monotonic() >= self._lease_due:

@@ -68,7 +68,8 @@ def parse_chunk(raws: list[bytes], max_size: int | None,
 
 
 def _parse_here(chunk: list[tuple[int, bytes]], max_size: int | None) -> list[ParsedMessage]:
-    """The same work in the scanner process, when the helper cannot do it."""
+    """The parsing in the scanner process, when the helper cannot do it (Create e-mail
+    then sanitises and writes attachments itself)."""
     return [parse_message(raw, max_size=max_size) for _uid, raw in chunk]
 
 
@@ -176,13 +177,15 @@ def peak_rss_mb() -> float:
 def worker_peak_rss_mb() -> float | None:
     """The helper process's peak RSS (bench/run reports it with the scanner's), or None
     when no helper runs."""
-    with _lock:
-        pool = _pool
-    return None if pool is None else pool.submit(peak_rss_mb).result(timeout=30)
+    return _in_worker(peak_rss_mb)
 
 
 def worker_cpu_s() -> float | None:
     """The helper process's CPU time so far (bench/run), or None when no helper runs."""
+    return _in_worker(time.process_time)
+
+
+def _in_worker(fn: Callable[[], float]) -> float | None:
     with _lock:
         pool = _pool
-    return None if pool is None else pool.submit(time.process_time).result(timeout=30)
+    return None if pool is None else pool.submit(fn).result(timeout=30)
