@@ -3,7 +3,6 @@ a SIGKILL mid-batch, two processes at once, the scheduler process."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -118,49 +117,6 @@ def test_killed_scan_loses_and_duplicates_nothing(app, dovecot, scanner_account)
     assert dead.status == "Error" and "stale" in dead.error
 
 
-def descendants(pid: int) -> set[int]:
-    """The processes started by ``pid``, and theirs (Linux /proc)."""
-    found, todo = set(), [pid]
-    while todo:
-        parent = todo.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                children = {int(c) for c in task.read_text().split()}
-                todo.extend(children - found)
-                found |= children
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"  # a zombie has exited; only its parent's wait is missing
-
-
-def test_killed_scan_leaves_no_parser_process_behind(app, dovecot, scanner_account):
-    """A long scan parses in a process of its own (scanner/parse_ahead.py), started by a
-    fork server: both end with a scanner killed by SIGKILL, which never shuts them down."""
-    fill(dovecot, scanner_account, 600)
-    proc = corpmail(app, "scan", CORPMAIL_PARSE_WORKERS="1")
-    deadline = time.monotonic() + 60
-    while True:  # until the parser process is up: the fork server's child, a grandchild
-        helpers = descendants(proc.pid)
-        if any(descendants(helper) for helper in helpers):
-            break
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    assert proc.poll() is None  # still scanning: the kill lands mid-scan
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    deadline = time.monotonic() + 10
-    while left := [pid for pid in helpers if alive(pid)]:
-        assert time.monotonic() < deadline, f"still running after the scanner died: {left}"
-        time.sleep(0.05)
-
-
 def test_two_scans_at_once_never_process_a_message_twice(app, dovecot, scanner_account):
     total = 100
     fill(dovecot, scanner_account, total)
@@ -258,3 +214,33 @@ def test_sigterm_mid_way_through_a_long_scan_leaves_no_parser_process(
     assert final.returncode == 0, err
     assert json.loads(out)["accounts"][0]["duplicates"] == 0
     assert emails() == total and count(EmailSeen) == total
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent's wait is missing
+
+
+def test_killed_scan_leaves_no_parser_process_behind(app, dovecot, scanner_account):
+    """A long scan parses in a process of its own (scanner/parse_ahead.py), started by a
+    fork server: both end with a scanner killed by SIGKILL, which never shuts them down."""
+    fill(dovecot, scanner_account, 600)
+    proc = corpmail(app, "scan", CORPMAIL_PARSE_WORKERS="1")
+    deadline = time.monotonic() + 60
+    while True:  # until the parser process is up: the fork server's child, a grandchild
+        helpers = descendants(proc.pid)
+        if any(descendants(helper) for helper in helpers):
+            break
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert proc.poll() is None  # still scanning: the kill lands mid-scan
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while left := [pid for pid in helpers if running(pid)]:
+        assert time.monotonic() < deadline, f"still running after the scanner died: {left}"
+        time.sleep(0.05)
