@@ -69,9 +69,9 @@ class ParsedMessage:
     content_type: str = "text/plain"  # top-level MIME type, lower-case
     truncated: bool = False  # over max_size: headers + text only
     header_items: list[tuple[str, str]] = field(default_factory=list, repr=False)
-    # `html` made safe to store (html.sanitize_html), when the scanner's parser process did
-    # it ahead (scanner/parse_ahead.py); not compared
-    sanitized_html: str | None = field(default=None, compare=False, repr=False)
+    # the message's columns of its E-mail row, when the scanner's parser process made them
+    # ahead (scanner/email_row.py, scanner/parse_ahead.py); not compared
+    columns: dict | None = field(default=None, compare=False, repr=False)
 
     def header(self, name: str) -> str | None:
         """First value of a header, decoded; None when absent."""

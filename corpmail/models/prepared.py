@@ -18,9 +18,10 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import JSON, Connection, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.types import TypeDecorator
 
 
 class Prepared:
@@ -78,6 +79,17 @@ class Prepared:
                 given = {**fixed, **params} if fixed else params
                 return {n: given[n] if p is None else p(given[n]) for n, p in named}
         return compiled.string, convert
+
+
+class SerializedJSON(TypeDecorator):
+    """A bind type for a JSON column whose value comes already serialised (``json.dumps``,
+    what SQLAlchemy's JSON type would write): bound as it is; PostgreSQL casts it."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect):
+        return None
 
 
 def run_driver(conn: Connection, method: str, sql: str, params: Any) -> Any:

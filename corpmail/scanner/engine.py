@@ -387,7 +387,7 @@ class AccountScan:
             seen.uid, seen.uidvalidity = uid, finfo.uidvalidity
 
     def _event(self, finfo: FolderInfo, uid: int, outcome: str, parsed, reason: str) -> None:
-        from corpmail.scanner.actions.create_email import clean
+        from corpmail.scanner.email_row import clean
 
         db.session.add(
             ScanEvent(
@@ -454,7 +454,7 @@ class AccountScan:
     def _fail(self, folder, finfo, uid, raw, parsed, failure, exc) -> str:
         """Record the failure in a fresh transaction: retried on later runs, quarantined
         (raw message kept) at MAX_ATTEMPTS."""
-        from corpmail.scanner.actions.create_email import clean
+        from corpmail.scanner.email_row import clean
 
         error = _short_error(exc)
         log.warning(

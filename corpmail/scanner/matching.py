@@ -169,12 +169,13 @@ class RecordIndex:
     def _lookup(self, keys: list[str]) -> None:
         addresses = [k for k in keys if not k.startswith("@")]
         domains = [k[1:] for k in keys if k.startswith("@")]
-        stmt = _lookup_statement(self.fields, _slots(len(addresses)), _slots(len(domains)))
-        if stmt is None:
-            return
-        params = _fill_slots("a", addresses) | _fill_slots("d", domains)
+        rows = []
         with db.session.no_autoflush:  # pending ORM objects need not be written for a lookup
-            rows = stmt.execute(db.session.connection(), params).fetchall()
+            for by_domain, values in ((False, addresses), (True, domains)):
+                stmt = _lookup_statement(self.fields, by_domain, _slots(len(values)))
+                if stmt is not None:
+                    params = _fill_slots("d" if by_domain else "a", values)
+                    rows += stmt.execute(db.session.connection(), params).fetchall()
         for kind, rid, account_id, key in rows:
             key = (key or "").lower()
             if kind == "d":
@@ -217,26 +218,30 @@ def _fill_slots(prefix: str, values: list[str]) -> dict[str, str]:
     return {f"{prefix}{i}": values[min(i, len(values) - 1)] for i in range(_slots(len(values)))}
 
 
-@functools.lru_cache(maxsize=128)
-def _lookup_statement(fields: frozenset[str], address_slots: int, domain_slots: int):
-    """One UNION ALL over the enabled search fields: (kind, id, contact's account, key),
-    Prepared for IN lists of the given sizes (SQLAlchemy's expanding IN re-rendered the
-    statement at every lookup: ~1 ms, most of a lookup's cost; bench/run, issue 4)."""
+@functools.lru_cache(maxsize=64)
+def _lookup_statement(fields: frozenset[str], by_domain: bool, slots: int):
+    """The enabled search fields that take addresses (or, ``by_domain``, domains), in one
+    UNION ALL: (kind, id, contact's account, key), Prepared for an IN list of ``slots``
+    values. SQLAlchemy's expanding IN re-rendered the statement at every lookup (~1 ms,
+    most of a lookup's cost; bench/run, issue 4); addresses and domains have statements of
+    their own so that a few compilations (~4-10 ms each) serve every pair of list sizes."""
     from corpmail.models import Account, AccountDomain, Contact, Lead
 
-    addresses = [bindparam(f"a{i}", type_=String) for i in range(address_slots)]
-    domains = [bindparam(f"d{i}", type_=String) for i in range(domain_slots)]
+    if not slots:
+        return None
+    prefix = "d" if by_domain else "a"
+    values = [bindparam(f"{prefix}{i}", type_=String) for i in range(slots)]
     parts = []
-    for name, kind, rid, account_id, column, values in (
-        ("contacts.email", "c", Contact.id, Contact.account_id, Contact.email, addresses),
-        ("contacts.secondary_email", "c", Contact.id, Contact.account_id,
-         Contact.secondary_email, addresses),
-        ("accounts.email", "a", Account.id, null(), Account.email, addresses),
-        ("accounts.domains", "d", AccountDomain.account_id, null(), AccountDomain.domain, domains),
-        ("leads.email", "l", Lead.id, null(), Lead.email, addresses),
+    for name, kind, rid, account_id, column in (
+        ("contacts.email", "c", Contact.id, Contact.account_id, Contact.email),
+        ("contacts.secondary_email", "c", Contact.id, Contact.account_id, Contact.secondary_email),
+        ("accounts.email", "a", Account.id, null(), Account.email),
+        ("accounts.domains", "d", AccountDomain.account_id, null(), AccountDomain.domain),
+        ("leads.email", "l", Lead.id, null(), Lead.email),
     ):
-        if name in fields and values:  # no values: the part could match nothing
-            parts.append(select(literal_column(f"'{kind}'"), rid, account_id, column).where(column.in_(values)))
+        if name in fields and (kind == "d") == by_domain:
+            parts.append(select(literal_column(f"'{kind}'"), rid, account_id, column)
+                         .where(column.in_(values)))
     return Prepared(union_all(*parts)) if parts else None
 
 

@@ -44,7 +44,7 @@ def new_ticket(ctx: ScanContext):
     from corpmail.models import Ticket
     from corpmail.models.crm import assign_ticket_number
     from corpmail.scanner.actions.bind_email import link
-    from corpmail.scanner.actions.create_email import clean
+    from corpmail.scanner.email_row import clean
 
     sender = ctx.parsed.sender.email if ctx.parsed.sender else None
     contact_id, account_id = sender_records(sender)

@@ -44,6 +44,28 @@ def test_prepared_insert_writes_what_core_writes(app):
     assert prepared.to == [{"name": "Ö", "email": "b@example.com"}]
 
 
+def test_json_serialised_ahead_is_stored_as_the_json_type_stores_it(app):
+    """Create e-mail's INSERT takes JSON columns already serialised (scanner/email_row.py,
+    in the parser process): the rows read back the same as Core's, on both databases."""
+    import json
+
+    from corpmail.scanner.actions.create_email import _insert_email
+    from corpmail.scanner.email_row import JSON_COLUMNS
+
+    row = email_row("s")
+    row["cc"] = [{"name": "Zoë \"Z\" <x>", "email": "z@example.com"}]
+    conn = db.session.connection()
+    serialised_id = _insert_email().scalar(
+        conn, {**row, **{name: json.dumps(row[name]) for name in JSON_COLUMNS}})
+    core_id = conn.execute(insert(Email.__table__).returning(Email.id), {**row, "message_key": "t"}).scalar()
+    db.session.commit()
+    serialised, core = (db.session.get(Email, i) for i in (serialised_id, core_id))
+    assert [getattr(serialised, c) for c in COMPARED] == [getattr(core, c) for c in COMPARED]
+    assert serialised.cc == row["cc"] and serialised.defects == ["a", "b"]
+    stored = select(Email.__table__.c.cc.cast(db.Text)).where(Email.id.in_([serialised_id, core_id]))
+    assert len(set(db.session.scalars(stored))) == 1  # the same text in the database
+
+
 def test_prepared_update_with_literals_and_rowcount(app, scanner_account):
     run = ScanRun(account_id=scanner_account.id, trigger="cli", status="In progress")
     db.session.add(run)

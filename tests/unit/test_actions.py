@@ -12,10 +12,11 @@ from corpmail.mail.message import parse_message
 from corpmail.models import Account, Contact, Email, EmailLink, Ticket
 from corpmail.models.crm import assign_ticket_number
 from corpmail.scanner.actions.bind_email import BindEmail
-from corpmail.scanner.actions.create_email import CreateEmail, clean
+from corpmail.scanner.actions.create_email import CreateEmail
 from corpmail.scanner.actions.create_ticket import CreateTicket
 from corpmail.scanner.actions.open_ticket import OpenTicket
 from corpmail.scanner.context import AccountSnapshot, ConfigSnapshot, FolderInfo, ScanContext
+from corpmail.scanner.email_row import clean
 from corpmail.storage import attachment_path
 
 

@@ -129,12 +129,20 @@ def test_the_helper_writes_attachments_of_mail_that_is_not_auto_generated(raws, 
     assert got == [parse_message(r, max_size=MAX_SIZE) for r in raws]
 
 
-def test_the_helper_sanitises_html_bodies_ahead(raws, warm_pool, inline_chunks):
-    from corpmail.mail.html import sanitize_html
+def test_the_helper_makes_the_email_columns_of_stored_mail_ahead(raws, warm_pool, inline_chunks,
+                                                                 tmp_path):
+    """A scan that stores mail gets each message's E-mail columns from the helper (HTML
+    sanitised, JSON serialised), the same Create e-mail would make; one that does not, none."""
+    from corpmail.scanner.email_row import email_columns
 
-    got = [p for _, _, p in run(raws)]
+    stream = ((uid, raw) for uid, raw in enumerate(raws, start=1))
+    got = [p for _, _, p in parse_ahead.parsed(stream, MAX_SIZE, len(raws), 1,
+                                                 attachments_to=str(tmp_path))]
     assert inline_chunks == []
+    assert all(p.columns == email_columns(parse_message(r, max_size=MAX_SIZE))
+               for p, r in zip(got, raws, strict=True))
     with_html = [p for p in got if p.html]
     assert len(with_html) > 10
-    assert all(p.sanitized_html == sanitize_html(p.html) for p in with_html)
-    assert all(p.sanitized_html is None for p in got if not p.html)
+    assert all(p.columns["html_body"] and "<script" not in p.columns["html_body"].lower()
+               for p in with_html)
+    assert all(p.columns is None for _, _, p in run(raws))  # no attachment store: nothing stored

@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
+import functools
+
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import bindparam, insert
 
 from corpmail.extensions import db
 from corpmail.models.base import utcnow
-from corpmail.models.prepared import insert_into
+from corpmail.models.prepared import Prepared, SerializedJSON, insert_into
 from corpmail.scanner.context import ScanContext
+from corpmail.scanner.email_row import JSON_COLUMNS, clean, email_columns
 from corpmail.scanner.registry import Action, register
 
 
-def clean(text: str | None, limit: int | None = None) -> str:
-    """Text the databases accept: no NUL (PostgreSQL) nor lone surrogates, within the column."""
-    if not text:
-        return ""
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "replace").decode("utf-8")
-    return text[:limit] if limit else text
+@functools.cache
+def _insert_email() -> Prepared:
+    """Email's INSERT ... RETURNING id; its JSON columns take JSON text (email_row)."""
+    from corpmail.models import Email
 
-
-def address_list(addresses) -> list[dict[str, str]]:
-    return [{"name": clean(a.name, 255), "email": clean(a.email, 254)} for a in addresses or ()]
+    table = Email.__table__
+    values = {name: bindparam(name, type_=SerializedJSON()) for name in JSON_COLUMNS}
+    return Prepared(insert(table).values(values).returning(table.c.id))
 
 
 @register
@@ -36,38 +33,22 @@ class CreateEmail(Action):
     position = 10
 
     def run(self, ctx: ScanContext) -> None:
-        from corpmail.mail.html import sanitize_html
-        from corpmail.models import Email, EmailAttachment, EmailSeen
+        from corpmail.models import EmailAttachment, EmailSeen
         from corpmail.storage import store_attachment
 
         p = ctx.parsed
-        sender = p.sender
         now = utcnow()
         conn = ctx.connection or db.session.connection()
-        email_id = insert_into(Email, returning_id=True).scalar(conn, {
-            "message_key": ctx.message_key,
-            "message_id": clean(p.message_id, 998) or None,
-            "subject": clean(p.subject),
-            "from_name": clean(sender.name if sender else "", 255),
-            "from_address": clean(sender.email if sender else "", 254),
-            "to": address_list(p.to),
-            "cc": address_list(p.cc),
-            "bcc": address_list(p.bcc),
-            "reply_to": address_list(p.reply_to),
-            "date": p.date,
-            "in_reply_to": clean(p.in_reply_to) or None,
-            "references": clean(" ".join(p.references or [])) or None,
-            "direction": ctx.direction,
-            "headers": clean(p.headers),
-            "text_body": clean(p.text),
-            "html_body": clean(p.sanitized_html if p.sanitized_html is not None
-                               else sanitize_html(p.html)) if p.html else None,
-            "size": p.size,
-            "truncated": bool(getattr(p, "truncated", False)) or p.size > ctx.config.max_message_size,
-            "defects": [clean(d) for d in p.defects or []],
-            "owner_id": ctx.account.owner_id,
-            "created_at": now,
-        })
+        # the parser process made the message's columns ahead (scanner/parse_ahead.py)
+        row = dict(p.columns) if p.columns is not None else email_columns(p)
+        row.update(
+            message_key=ctx.message_key,
+            direction=ctx.direction,
+            truncated=bool(p.truncated) or p.size > ctx.config.max_message_size,
+            owner_id=ctx.account.owner_id,
+            created_at=now,
+        )
+        email_id = _insert_email().scalar(conn, row)
         insert_into(EmailSeen).execute(conn, {
             "email_id": email_id,
             "account_id": ctx.account.id,
