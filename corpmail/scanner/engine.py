@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 
 from flask import current_app
@@ -34,6 +35,7 @@ from corpmail.models.base import utcnow
 from corpmail.models.prepared import Prepared, commit_driver
 from corpmail.models.scans import MAX_ATTEMPTS
 from corpmail.scanner import lease, parse_ahead, retry
+from corpmail.scanner.connect_ahead import ConnectAhead, close_when_done
 from corpmail.scanner.context import (
     AccountSnapshot,
     ConfigSnapshot,
@@ -557,20 +559,24 @@ def scan_account(
     user_id: int | None = None,
     progress: Progress | None = None,
     stop_event: threading.Event | None = None,
+    opening: Future | None = None,
 ) -> ScanResult:
     """Scan one mailbox now: lease, run row, folders, per-message commits. Never raises for
-    mail or message problems; they end up in the result and on the run."""
+    mail or message problems; they end up in the result and on the run. ``opening``: a
+    login to the mailbox already under way (scanner/connect_ahead.py); closed if unused."""
     session = db.session()
     keep = session.expire_on_commit
     # Per-message commits must not reload every object after each commit.
     session.expire_on_commit = False
     try:
-        return _scan_account(account_id, trigger, user_id, progress, stop_event)
+        return _scan_account(account_id, trigger, user_id, progress, stop_event, opening)
     finally:
         session.expire_on_commit = keep
+        if opening is not None:
+            close_when_done(opening)  # a session the scan used is closed already
 
 
-def _scan_account(account_id, trigger, user_id, progress, stop_event) -> ScanResult:
+def _scan_account(account_id, trigger, user_id, progress, stop_event, opening) -> ScanResult:
     from corpmail.scanner import notify
 
     account = db.session.get(ScannerAccount, account_id)
@@ -606,7 +612,7 @@ def _scan_account(account_id, trigger, user_id, progress, stop_event) -> ScanRes
         backoff = retry.Backoff.from_config()
         imap = None
         try:
-            imap = retry.connect(account, backoff, stop_event)
+            imap = retry.connect(account, backoff, stop_event, opening)
             # A broken connection or a database fault mid-scan is retried, resuming from the
             # committed watermarks; a connection still failing after the retries locks.
             retry.scan_with_retries(scan, imap, backoff)
@@ -692,29 +698,42 @@ def scan_all(
     account_id: int | None = None,
     stop_event: threading.Event | None = None,
 ) -> list[ScanResult]:
-    """One pass over the active accounts (or the one named / given)."""
+    """One pass over the active accounts (or the one named / given). While one mailbox is
+    scanned, the next one's connection is opened (scanner/connect_ahead.py)."""
     lease.close_stale_runs()
     results = []
-    for account in accounts_to_scan(account_name, account_id):
-        if account.status != "Active":
-            results.append(
-                ScanResult(
-                    account=account.name,
-                    account_id=account.id,
-                    status="Error",
-                    connect_failed=True,
-                    error=_(
-                        "The account is %(status)s: %(error)s",
-                        status=account.status,
-                        error=account.last_error or "-",
-                    ),
-                )
-            )
-            continue
-        if stop_event is not None and stop_event.is_set():
-            break
-        results.append(scan_account(account.id, trigger, user_id, progress, stop_event))
+    accounts = accounts_to_scan(account_name, account_id)
+    ahead = ConnectAhead()
+    try:
+        for i, account in enumerate(accounts):
+            if account.status != "Active":
+                results.append(_not_active(account))
+                continue
+            if stop_event is not None and stop_event.is_set():
+                break
+            opening = ahead.take(account.id)
+            following = next((a for a in accounts[i + 1:] if a.status == "Active"), None)
+            if following is not None:
+                ahead.open(following)
+            results.append(scan_account(account.id, trigger, user_id, progress, stop_event,
+                                        opening))
+    finally:
+        ahead.close()
     return results
+
+
+def _not_active(account: ScannerAccount) -> ScanResult:
+    return ScanResult(
+        account=account.name,
+        account_id=account.id,
+        status="Error",
+        connect_failed=True,
+        error=_(
+            "The account is %(status)s: %(error)s",
+            status=account.status,
+            error=account.last_error or "-",
+        ),
+    )
 
 
 def totals(results: list[ScanResult]) -> dict:

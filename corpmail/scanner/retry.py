@@ -19,6 +19,8 @@ from corpmail.mail.errors import MailConnectionError
 from corpmail.models.base import utcnow
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from corpmail.mail.imap import ImapSession
     from corpmail.scanner.engine import AccountScan
 
@@ -55,14 +57,19 @@ class Backoff:
             yield backoff_seconds(failures, self.first, self.most)
 
 
-def connect(account, backoff: Backoff, stop_event: threading.Event | None = None) -> ImapSession:
+def connect(account, backoff: Backoff, stop_event: threading.Event | None = None,
+            opening: Future | None = None) -> ImapSession:
     """Log in; a refused, broken or silent connection is tried again with backoff, a refused
-    login never (it would only fail again)."""
+    login never (it would only fail again). ``opening``: a login already started for the
+    account (scanner/connect_ahead.py), the first try."""
     from corpmail.mail.imap import ImapSession
 
     delays = backoff.delays()
     while True:
         try:
+            if opening is not None:
+                first, opening = opening, None
+                return first.result()
             return ImapSession.for_account(account)
         except MailConnectionError as exc:
             delay = next(delays, None)
