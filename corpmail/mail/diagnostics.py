@@ -8,7 +8,7 @@ from typing import Any
 from flask_babel import gettext as _
 
 from corpmail.mail.errors import MailAuthError, MailError
-from corpmail.mail.imap import ImapSession, config_timeout
+from corpmail.mail.imap import ImapSession, _config_timeout
 from corpmail.mail.smtp import (
     close_smtp,
     connect_smtp,
@@ -27,7 +27,7 @@ def _ms(start: float) -> float:
 
 def test_imap(server, login: str | None = None, password: str | None = None,
               timeout: float | None = None, access_token: str | None = None) -> dict[str, Any]:
-    timeout = timeout or min(config_timeout(), MAX_TIMEOUT)
+    timeout = timeout or min(_config_timeout(), MAX_TIMEOUT)
     result: dict[str, Any] = {"ok": False, "latency_ms": None, "capabilities": [],
                               "tls_version": None, "login": "skipped", "error": None}
     start = time.perf_counter()
@@ -62,7 +62,7 @@ def test_imap(server, login: str | None = None, password: str | None = None,
 
 def test_smtp(server, login: str | None = None, password: str | None = None,
               timeout: float | None = None, access_token: str | None = None) -> dict[str, Any]:
-    timeout = timeout or min(config_timeout(), MAX_TIMEOUT)
+    timeout = timeout or min(_config_timeout(), MAX_TIMEOUT)
     result: dict[str, Any] = {"ok": False, "latency_ms": None, "extensions": [],
                               "tls_version": None, "login": "skipped", "error": None}
     if not server.smtp_host:

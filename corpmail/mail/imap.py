@@ -148,16 +148,13 @@ class ImapSession:
         return session
 
     @classmethod
-    def for_account(cls, account, timeout: float | None = None,
-                    connect_timeout: float | None = None) -> ImapSession:
+    def for_account(cls, account, timeout: float | None = None) -> ImapSession:
         """Connect with the account's server settings and log in with its credentials.
-        Without `timeout`, the configured IMAP_CONNECT_TIMEOUT and IMAP_TIMEOUT apply;
-        `connect_timeout` defaults to `timeout`."""
+        Without `timeout`, the configured IMAP_CONNECT_TIMEOUT and IMAP_TIMEOUT apply."""
         server = account.server
+        connect_timeout = timeout
         if timeout is None:
-            timeout, connect_timeout = config_timeout(), config_timeout("IMAP_CONNECT_TIMEOUT")
-        elif connect_timeout is None:
-            connect_timeout = timeout
+            timeout, connect_timeout = _config_timeout(), _config_timeout("IMAP_CONNECT_TIMEOUT")
         token = None
         if server.auth_method == "oauth2":  # before connecting: no grant needs no server
             from corpmail.oauth.tokens import access_token
@@ -427,7 +424,7 @@ def _s(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def config_timeout(key: str = "IMAP_TIMEOUT") -> float:
+def _config_timeout(key: str = "IMAP_TIMEOUT") -> float:
     """A timeout from the app's config (corpmail/config.py), 30 s without an app."""
     try:
         from flask import current_app

@@ -20,7 +20,9 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import SimpleNamespace
 
-from corpmail.mail.imap import ImapSession, config_timeout
+from flask import Flask, current_app
+
+from corpmail.mail.imap import ImapSession
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,7 @@ class ConnectAhead:
             return
         if self._threads is None:
             self._threads = ThreadPoolExecutor(1, thread_name_prefix="imap-ahead")
-        opening = self._threads.submit(ImapSession.for_account, target, config_timeout(),
-                                       config_timeout("IMAP_CONNECT_TIMEOUT"))
+        opening = self._threads.submit(_log_in, current_app._get_current_object(), target)
         self._pending = (account.id, time.monotonic(), opening)
 
     def take(self, account_id: int) -> Future | None:
@@ -79,6 +80,13 @@ class ConnectAhead:
         self.discard()
         if self._threads is not None:
             self._threads.shutdown(wait=False)
+
+
+def _log_in(app: Flask, target: SimpleNamespace) -> ImapSession:
+    """In the thread: the app's context, for its timeouts and so that a refusal's text is
+    in the scan's language."""
+    with app.app_context():
+        return ImapSession.for_account(target)
 
 
 def close_when_done(opening: Future) -> None:

@@ -67,12 +67,14 @@ def test_the_next_mailbox_is_logged_in_to_ahead(mailboxes, logins):
     assert all(session._client is None for _l, _t, session in logins)  # all closed
 
 
-def test_a_refused_login_ahead_fails_that_mailbox_once(mailboxes, logins):
-    wrong = mailboxes[2]
+def test_a_refused_login_ahead_fails_that_mailbox_once(app, mailboxes, logins, monkeypatch):
+    """Reported once, as the scan's own login would report it, in the scan's language."""
+    monkeypatch.setitem(app.config, "BABEL_DEFAULT_LOCALE", "pl")
+    wrong = accounts_to_scan()[2]  # a mailbox after the first: it is opened ahead
     wrong.password = "wrong"
     db.session.commit()
     results = {r.account: r for r in scan_all("cli")}
-    assert "Login refused" in results[wrong.name].error
+    assert "Odmowa logowania" in results[wrong.name].error  # "Login refused"
     assert results[wrong.name].connect_failed
     assert db.session.get(ScannerAccount, wrong.id).status == "Locked"
     assert [login for login, _t, _s in logins].count(wrong.login) == 1  # not tried again
