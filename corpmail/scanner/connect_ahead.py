@@ -50,8 +50,7 @@ class ConnectAhead:
                                        imap_security=server.imap_security,
                                        imap_validate_cert=server.imap_validate_cert,
                                        auth_method=server.auth_method))
-        except Exception:  # e.g. a password that cannot be decrypted: the
-            # account's own scan meets it again and reports it
+        except Exception:  # e.g. a password that cannot be decrypted: its scan reports it
             log.debug("account %s: not opened ahead", account.id, exc_info=True)
             return
         if self._threads is None:
