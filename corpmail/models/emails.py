@@ -23,12 +23,14 @@ class Email(db.Model):
     message_id: Mapped[str | None] = mapped_column(String(998))  # no angle brackets, case kept
     subject: Mapped[str] = mapped_column(Text, default="")
     from_name: Mapped[str] = mapped_column(String(255), default="")
-    from_address: Mapped[str] = mapped_column(String(254), default="", index=True)
+    # No index on from_address nor date: the lists search with LIKE '%...%' and sort on
+    # coalesce(date, created_at), which cannot use one; each cost the scan a page per message.
+    from_address: Mapped[str] = mapped_column(String(254), default="")
     to: Mapped[list] = mapped_column(JSON, default=list)  # [{"name", "email"}]
     cc: Mapped[list] = mapped_column(JSON, default=list)
     bcc: Mapped[list] = mapped_column(JSON, default=list)
     reply_to: Mapped[list] = mapped_column(JSON, default=list)
-    date: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    date: Mapped[datetime | None] = mapped_column(UTCDateTime)
     in_reply_to: Mapped[str | None] = mapped_column(Text)
     references: Mapped[str | None] = mapped_column(Text)  # space-separated ids
     direction: Mapped[str] = mapped_column(String(16), default="Received")
