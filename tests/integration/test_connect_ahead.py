@@ -61,8 +61,8 @@ def test_the_next_mailbox_is_logged_in_to_ahead(mailboxes, logins):
     # nothing came before it; every other one's ahead
     thread_of = {login: thread for login, thread, _session in logins}
     assert len(logins) == len(thread_of) == len(mailboxes)
-    ahead = [thread_of[a.login].startswith("imap-ahead") for a in
-             sorted(mailboxes, key=lambda a: [r.account for r in results].index(a.name))]
+    login_of = {a.name: a.login for a in mailboxes}
+    ahead = [thread_of[login_of[r.account]].startswith("imap-ahead") for r in results]
     assert ahead == [False, True, True, True]
     assert all(session._client is None for _l, _t, session in logins)  # all closed
 

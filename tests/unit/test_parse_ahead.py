@@ -41,10 +41,10 @@ def warm_pool():
     parse_ahead._discard(None)
 
 
-def run(raws, workers=1, expected=None):
+def run(raws, workers=1, expected=None, attachments_to=None):
     stream = ((uid, raw) for uid, raw in enumerate(raws, start=1))
     return list(parse_ahead.parsed(stream, MAX_SIZE, len(raws) if expected is None else expected,
-                                   workers))
+                                   workers, attachments_to=attachments_to))
 
 
 def test_the_helper_parses_in_order_what_the_scanner_would(raws, warm_pool, inline_chunks):
@@ -111,9 +111,7 @@ def test_the_helper_writes_attachments_of_mail_that_is_not_auto_generated(raws, 
     from corpmail.mail.autogen import auto_generated_reason
     from corpmail.storage import read_attachment
 
-    stream = ((uid, raw) for uid, raw in enumerate(raws, start=1))
-    got = [p for _, _, p in parse_ahead.parsed(stream, MAX_SIZE, len(raws), 1,
-                                                 attachments_to=str(tmp_path))]
+    got = [p for _, _, p in run(raws, attachments_to=str(tmp_path))]
     assert inline_chunks == []
     written = skipped = 0
     for message in got:
@@ -135,9 +133,7 @@ def test_the_helper_makes_the_email_columns_of_stored_mail_ahead(raws, warm_pool
     sanitised, JSON serialised), the same Create e-mail would make; one that does not, none."""
     from corpmail.scanner.email_row import email_columns
 
-    stream = ((uid, raw) for uid, raw in enumerate(raws, start=1))
-    got = [p for _, _, p in parse_ahead.parsed(stream, MAX_SIZE, len(raws), 1,
-                                                 attachments_to=str(tmp_path))]
+    got = [p for _, _, p in run(raws, attachments_to=str(tmp_path))]
     assert inline_chunks == []
     assert all(p.columns == email_columns(parse_message(r, max_size=MAX_SIZE))
                for p, r in zip(got, raws, strict=True))
